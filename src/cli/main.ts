@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// komputer-webhook: serve the admission webhook, or run its decisions offline.
+
+import { Command, CommanderError, Option } from 'commander';
+import { parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
+import { createLogger } from '../logging/logger.ts';
+import { startServer } from '../server/serve.ts';
+import { mutateCommand, reviewCommand } from './commands.ts';
+import { CliError } from './io.ts';
+
+function fail(message: string): never {
+  process.stderr.write(`komputer-webhook: ${message.split('\n')[0]}\n`);
+  process.exit(2);
+}
+
+async function serve(opts: Record<string, string | undefined>): Promise<void> {
+  const logger = createLogger();
+  const config: ServeConfig = {
+    certDir: opts.certDir ?? SERVE_DEFAULTS.certDir,
+    host: opts.host ?? SERVE_DEFAULTS.host,
+    port: parsePort(opts.port ?? String(SERVE_DEFAULTS.port), '--port'),
+    metricsHost: opts.metricsHost ?? SERVE_DEFAULTS.metricsHost,
+    metricsPort: parsePort(opts.metricsPort ?? String(SERVE_DEFAULTS.metricsPort), '--metrics-port'),
+    kubeconfig: opts.kubeconfig,
+    stateFile: opts.state,
+    serviceNamespace: opts.serviceNamespace ?? process.env.POD_NAMESPACE ?? SERVE_DEFAULTS.serviceNamespace,
+    maxBodyBytes: parsePositiveInt(opts.maxBodyBytes ?? String(SERVE_DEFAULTS.maxBodyBytes), '--max-body-bytes'),
+    certReloadMs: parsePositiveInt(opts.certReloadMs ?? String(SERVE_DEFAULTS.certReloadMs), '--cert-reload-ms'),
+    drainMs: Number(opts.drainMs ?? SERVE_DEFAULTS.drainMs),
+  };
+  const running = await startServer(config, logger);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('komputer-webhook')
+    .description('Admission webhook that injects komputer.ai connectors into agent pods and validates connectors.')
+    .exitOverride()
+    .showHelpAfterError(false);
+
+  program
+    .command('serve')
+    .description('Serve the admission webhook over HTTPS (metrics on a separate plain-HTTP port).')
+    .option('--cert-dir <dir>', 'directory holding tls.crt and tls.key (reloaded when they change)', SERVE_DEFAULTS.certDir)
+    .option('--host <addr>', 'address to listen on', SERVE_DEFAULTS.host)
+    .option('--port <port>', 'HTTPS port', String(SERVE_DEFAULTS.port))
+    .option('--metrics-host <addr>', 'address for the metrics listener', SERVE_DEFAULTS.metricsHost)
+    .option('--metrics-port <port>', 'plain-HTTP port for /metrics, /healthz, /readyz', String(SERVE_DEFAULTS.metricsPort))
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)')
+    .option('--state <file>', 'serve from a static state file instead of the API server (benchmarks, demos, air-gapped trials)')
+    .option('--service-namespace <ns>', "the service's own namespace (default: $POD_NAMESPACE, else komputer-webhook-system)")
+    .option('--max-body-bytes <n>', 'largest AdmissionReview body accepted', String(SERVE_DEFAULTS.maxBodyBytes))
+    .option('--cert-reload-ms <ms>', 'how often the certificate files are checked for changes', String(SERVE_DEFAULTS.certReloadMs))
+    .option('--drain-ms <ms>', 'on SIGTERM, keep serving this long (readiness false) before closing', String(SERVE_DEFAULTS.drainMs))
+    .action(serve);
+
+  program
+    .command('review')
+    .description('Read one AdmissionReview (JSON) on stdin and print the response the server would give.')
+    .requiredOption('--state <file>', 'cluster objects (YAML or JSON): Namespaces, KomputerConnectors, KomputerAgents')
+    .action(async (opts: { state?: string }) => {
+      process.stdout.write(await reviewCommand(opts));
+    });
+
+  program
+    .command('mutate')
+    .description('Print the injected pod as YAML (stdout) and what was injected or skipped (stderr).')
+    .addOption(new Option('-f, --file <pod.yaml>', 'the pod to inject').makeOptionMandatory())
+    .requiredOption('--state <file>', 'cluster objects (YAML or JSON)')
+    .option('-n, --namespace <ns>', "the pod's namespace (default: metadata.namespace, else default)")
+    .action((opts: { file?: string; state?: string; namespace?: string }) => {
+      const out = mutateCommand(opts);
+      process.stdout.write(out.yaml);
+      process.stderr.write(out.summary);
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+      process.exit(2); // commander already printed the reason
+    }
+    if (e instanceof CliError) fail(e.message);
+    fail(e instanceof Error ? e.message : String(e));
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,79 @@
+// Loads cluster objects from a file (YAML or JSON; several documents, or a `List`) into a
+// ClusterStore, for the CLI and `serve --state`. Errors are one line, naming the document.
+
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { AGENT_KIND, CONNECTOR_KIND } from '../config/names.ts';
+import { decodeAgent, decodeConnector, decodeNamespace, DecodeError, isObject, type JsonObject } from '../model/objects.ts';
+import { ClusterStore } from './store.ts';
+
+export class StateError extends Error {
+  override name = 'StateError';
+}
+
+/** Objects of a kind the store does not hold (ConfigMaps, Secrets...), for other consumers. */
+export interface LoadedState {
+  readonly store: ClusterStore;
+  readonly others: JsonObject[];
+}
+
+/** Parses YAML or JSON text into the top-level objects it holds, flattening `List`s. */
+export function parseObjects(text: string, source: string): JsonObject[] {
+  const out: JsonObject[] = [];
+  // JSON is YAML; the yaml parser also reports JSON syntax errors with a position.
+  const docs = parseAllDocuments(text, { uniqueKeys: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, i) => {
+    const err = doc.errors[0];
+    if (err) throw new StateError(`${source}: document ${i + 1} is not valid YAML/JSON: ${err.message.split('\n')[0]}`);
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return;
+    if (!isObject(value)) throw new StateError(`${source}: document ${i + 1} is not an object`);
+    if (Array.isArray(value.items) && typeof value.kind === 'string' && value.kind.endsWith('List')) {
+      value.items.forEach((item: unknown, j: number) => {
+        if (!isObject(item)) throw new StateError(`${source}: document ${i + 1} item ${j + 1} is not an object`);
+        out.push(item);
+      });
+    } else {
+      out.push(value);
+    }
+  });
+  return out;
+}
+
+export function loadState(text: string, source: string): LoadedState {
+  const store = new ClusterStore();
+  const others: JsonObject[] = [];
+  for (const obj of parseObjects(text, source)) {
+    try {
+      switch (obj.kind) {
+        case 'Namespace':
+          store.putNamespace(decodeNamespace(obj));
+          break;
+        case CONNECTOR_KIND:
+          store.putConnector(decodeConnector(obj, 'default'));
+          break;
+        case AGENT_KIND:
+          store.putAgent(decodeAgent(obj, 'default'));
+          break;
+        default:
+          if (typeof obj.kind !== 'string') throw new StateError(`${source}: an object has no kind`);
+          others.push(obj);
+      }
+    } catch (e) {
+      if (e instanceof DecodeError) throw new StateError(`${source}: ${e.message}`);
+      throw e;
+    }
+  }
+  return { store, others };
+}
+
+export function loadStateFile(path: string): LoadedState {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new StateError(`cannot read state file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  return loadState(text, path);
+}

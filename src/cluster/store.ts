@@ -1,0 +1,48 @@
+// The in-memory cluster view: decoded, narrow records keyed by namespace/name. The watch
+// caches (server) and the state file (CLI, `serve --state`) both fill one of these, so the
+// decision code cannot tell them apart.
+
+import type { Agent, Connector, NamespaceInfo } from '../model/objects.ts';
+import type { ClusterView } from '../model/view.ts';
+
+export type Kind = 'namespace' | 'connector' | 'agent';
+
+function key(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export class ClusterStore implements ClusterView {
+  readonly namespaces = new Map<string, NamespaceInfo>();
+  readonly connectors = new Map<string, Connector>();
+  readonly agents = new Map<string, Agent>();
+
+  namespace(name: string): NamespaceInfo | undefined {
+    return this.namespaces.get(name);
+  }
+
+  connector(namespace: string, name: string): Connector | undefined {
+    return this.connectors.get(key(namespace, name));
+  }
+
+  agent(namespace: string, name: string): Agent | undefined {
+    return this.agents.get(key(namespace, name));
+  }
+
+  putNamespace(ns: NamespaceInfo): void {
+    this.namespaces.set(ns.name, ns);
+  }
+
+  putConnector(c: Connector): void {
+    this.connectors.set(key(c.namespace, c.name), c);
+  }
+
+  putAgent(a: Agent): void {
+    this.agents.set(key(a.namespace, a.name), a);
+  }
+
+  sizes(): Record<Kind, number> {
+    return { namespace: this.namespaces.size, connector: this.connectors.size, agent: this.agents.size };
+  }
+}
+
+export { key as objectKey };

@@ -1,0 +1,148 @@
+// The pure pod mutation: raw pod + namespace + cluster view -> JSON Patch, warnings, and a
+// summary. Nothing here copies the pod: ops are emitted against the raw object the API
+// server sent, so fields this code does not know survive untouched.
+
+import { ANNOTATION_INJECTED, ENV_MCP_SERVERS } from '../config/names.ts';
+import { isObject, type JsonObject } from '../model/objects.ts';
+import type { ClusterView } from '../model/view.ts';
+import { detectAgentPod } from './detect.ts';
+import { pointer, type PatchOp } from './jsonpatch.ts';
+import { mcpServersJson, tokenEnvName, type Attachment } from './names.ts';
+import { resolveConnectors, type Skip } from './resolve.ts';
+
+/** Upper bound on the KOMPUTER_MCP_SERVERS value: connectors past it are skipped, with a warning. */
+export const MAX_MCP_SERVERS_BYTES = 32 * 1024;
+
+export type EnvVar =
+  | { name: string; value: string }
+  | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } };
+
+export interface ContainerSummary {
+  readonly container: string;
+  readonly agent: string;
+  readonly injected: string[];
+  readonly skipped: Skip[];
+}
+
+export interface InjectionOutcome {
+  /** Empty when the pod is already as it should be. */
+  readonly patch: PatchOp[];
+  readonly warnings: string[];
+  /** Set when the pod was left alone as a whole, with the reason. */
+  readonly skipped?: string;
+  readonly containers: ContainerSummary[];
+}
+
+/** The env vars an agent container must carry, token references first. */
+export function desiredEnv(attachments: readonly Attachment[]): EnvVar[] {
+  const env: EnvVar[] = [];
+  for (const a of attachments) {
+    if (a.tokenRef) env.push({ name: tokenEnvName(a.connector.name), valueFrom: { secretKeyRef: { name: a.tokenRef.name, key: a.tokenRef.key } } });
+  }
+  env.push({ name: ENV_MCP_SERVERS, value: mcpServersJson(attachments) });
+  return env;
+}
+
+/** Structural equality for small JSON values (env entries). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+/**
+ * Ops that make `container.env` carry `desired`: same-named entries are replaced in place
+ * (so users' order and `$(VAR)` references hold), later duplicates removed, new ones appended.
+ */
+export function envOps(env: unknown, containerIndex: number, desired: readonly EnvVar[]): PatchOp[] | string {
+  const envPath = pointer('spec', 'containers', containerIndex, 'env');
+  if (env === undefined || env === null) return [{ op: 'add', path: envPath, value: desired }];
+  if (!Array.isArray(env)) return 'env is not a list';
+  const replaces: PatchOp[] = [];
+  const removes: number[] = [];
+  const appends: PatchOp[] = [];
+  for (const want of desired) {
+    let first = -1;
+    for (let j = 0; j < env.length; j++) {
+      const have: unknown = env[j];
+      if (!isObject(have) || have.name !== want.name) continue;
+      if (first < 0) {
+        first = j;
+        if (!jsonEqual(have, want)) replaces.push({ op: 'replace', path: `${envPath}/${j}`, value: want });
+      } else {
+        removes.push(j);
+      }
+    }
+    if (first < 0) appends.push({ op: 'add', path: `${envPath}/-`, value: want });
+  }
+  // Replaces use original indices, so they go first; removals from the end keep the rest valid.
+  removes.sort((a, b) => b - a);
+  return [...replaces, ...removes.map((j): PatchOp => ({ op: 'remove', path: `${envPath}/${j}` })), ...appends];
+}
+
+function annotationOps(metadata: unknown, value: string): PatchOp[] {
+  if (!isObject(metadata)) return [{ op: 'add', path: '/metadata', value: { annotations: { [ANNOTATION_INJECTED]: value } } }];
+  const annotations = metadata.annotations;
+  if (!isObject(annotations)) return [{ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: value } }];
+  if (annotations[ANNOTATION_INJECTED] === value) return [];
+  return [{ op: 'add', path: pointer('metadata', 'annotations', ANNOTATION_INJECTED), value }];
+}
+
+/** Drops trailing attachments until the MCP config fits the size bound. */
+function fitToBound(attachments: Attachment[], skipped: Skip[]): Attachment[] {
+  const kept = [...attachments];
+  while (kept.length > 0 && mcpServersJson(kept).length > MAX_MCP_SERVERS_BYTES) {
+    const dropped = kept.pop()!;
+    skipped.push({ ref: dropped.ref, reason: `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes` });
+  }
+  return kept;
+}
+
+export function injectPod(pod: JsonObject, namespace: string, view: ClusterView): InjectionOutcome {
+  const detection = detectAgentPod(pod, namespace, view.namespace(namespace));
+  if (detection.kind === 'not-agent') return { patch: [], warnings: [], skipped: 'not an agent pod', containers: [] };
+  if (detection.kind === 'skip') {
+    return { patch: [], warnings: detection.warn ? [`connectors not injected: ${detection.reason}`] : [], skipped: detection.reason, containers: [] };
+  }
+
+  const containers = (pod.spec as JsonObject).containers as unknown[];
+  const patch: PatchOp[] = [];
+  const warnings = [...detection.warnings];
+  const summaries: ContainerSummary[] = [];
+  const injectedRefs: string[] = [];
+
+  for (const { agent: agentName, index } of detection.containers) {
+    const container = containers[index];
+    const containerName = isObject(container) && typeof container.name === 'string' ? container.name : `#${index}`;
+    const agent = view.agent(namespace, agentName);
+    if (!agent) {
+      warnings.push(`agent ${agentName}: KomputerAgent not found in namespace ${namespace}, nothing injected for it`);
+      continue;
+    }
+    const { attachments, skipped } = resolveConnectors(agent, view);
+    const kept = fitToBound(attachments, skipped);
+    const ops = envOps(isObject(container) ? container.env : undefined, index, desiredEnv(kept));
+    if (typeof ops === 'string') {
+      warnings.push(`container ${containerName}: ${ops}, nothing injected`);
+      continue;
+    }
+    patch.push(...ops);
+    for (const s of skipped) warnings.push(`connector ${s.ref} not injected into agent ${agentName}: ${s.reason}`);
+    for (const a of kept) if (!injectedRefs.includes(a.ref)) injectedRefs.push(a.ref);
+    summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped });
+  }
+
+  if (summaries.length === 0) {
+    return { patch: [], warnings, skipped: 'no agent container could be injected', containers: [] };
+  }
+  patch.push(...annotationOps(pod.metadata, injectedRefs.join(',')));
+  return { patch, warnings, containers: summaries };
+}

@@ -1,0 +1,107 @@
+// Which connectors an agent gets: its own list, then its office manager's, duplicates
+// dropped (SPEC.md). Anything that cannot be attached is returned as a skip with a reason
+// the user can act on; the rest is still attached.
+
+import type { Agent } from '../model/objects.ts';
+import { isUsableSecretRef } from '../model/objects.ts';
+import type { ClusterView } from '../model/view.ts';
+import { mirroredSecretName, tokenEnvName, type Attachment } from './names.ts';
+
+export interface Skip {
+  readonly ref: string;
+  readonly reason: string;
+}
+
+export interface Resolution {
+  readonly attachments: Attachment[];
+  readonly skipped: Skip[];
+}
+
+/** Upper bound on connectors attached to one agent: keeps the env and the patch bounded. */
+export const MAX_CONNECTORS_PER_AGENT = 64;
+
+/** A reference as written in `spec.connectors`, split and checked. */
+export function parseConnectorRef(ref: string, agentNamespace: string): { namespace: string; name: string } | undefined {
+  const parts = ref.split('/');
+  if (parts.length === 1 && parts[0]) return { namespace: agentNamespace, name: parts[0] };
+  if (parts.length === 2 && parts[0] && parts[1]) return { namespace: parts[0], name: parts[1] };
+  return undefined;
+}
+
+export function isSharedWith(sharedWith: readonly string[], namespace: string): boolean {
+  return sharedWith.includes('*') || sharedWith.includes(namespace);
+}
+
+/** The references an agent uses, own first, then its manager's (one level, same namespace). */
+export function connectorRefs(agent: Agent, view: ClusterView, skipped: Skip[]): { ref: string; namespace: string }[] {
+  const refs = agent.connectors.map((ref) => ({ ref, namespace: agent.namespace }));
+  if (agent.officeManager && agent.officeManager !== agent.name) {
+    const manager = view.agent(agent.namespace, agent.officeManager);
+    if (manager) {
+      for (const ref of manager.connectors) refs.push({ ref, namespace: manager.namespace });
+    } else {
+      skipped.push({ ref: `officeManager ${agent.officeManager}`, reason: `office manager agent ${agent.namespace}/${agent.officeManager} not found, its connectors are not inherited` });
+    }
+  }
+  return refs;
+}
+
+export function resolveConnectors(agent: Agent, view: ClusterView): Resolution {
+  const attachments: Attachment[] = [];
+  const skipped: Skip[] = [];
+  const seen = new Set<string>();
+  const byName = new Map<string, Attachment>();
+  const byTokenEnv = new Map<string, Attachment>();
+
+  for (const { ref, namespace } of connectorRefs(agent, view, skipped)) {
+    const target = parseConnectorRef(ref, namespace);
+    if (!target) {
+      skipped.push({ ref, reason: 'not a valid reference: use "name" or "namespace/name"' });
+      continue;
+    }
+    const qualified = `${target.namespace}/${target.name}`;
+    if (seen.has(qualified)) continue; // duplicates are dropped silently, as the platform does
+    seen.add(qualified);
+    const crossNamespace = target.namespace !== agent.namespace;
+    const shownRef = crossNamespace ? qualified : target.name;
+
+    const connector = view.connector(target.namespace, target.name);
+    if (!connector) {
+      skipped.push({ ref: shownRef, reason: `connector not found in namespace ${target.namespace}` });
+      continue;
+    }
+    if (crossNamespace && !isSharedWith(connector.sharedWith, agent.namespace)) {
+      skipped.push({ ref: shownRef, reason: `not shared with namespace ${agent.namespace} (its owner must list it in the komputer.ai/shared-with-namespaces annotation)` });
+      continue;
+    }
+    const secret = connector.authSecretKeyRef;
+    if (secret && !isUsableSecretRef(secret)) {
+      skipped.push({ ref: shownRef, reason: 'spec.authSecretKeyRef needs both name and key' });
+      continue;
+    }
+    const tokenRef = secret && (crossNamespace ? { name: mirroredSecretName(secret.name, target.namespace), key: secret.key } : { name: secret.name, key: secret.key });
+    const attachment: Attachment = { ref: shownRef, connector, tokenRef };
+
+    // The runtime keys servers and token vars by the bare name: a second connector with the
+    // same name (or the same token var) would overwrite the first, so it is refused.
+    const sameName = byName.get(connector.name);
+    if (sameName) {
+      skipped.push({ ref: shownRef, reason: `its name collides with ${sameName.ref} (both would be MCP server "${connector.name}"); the first is kept` });
+      continue;
+    }
+    const envName = tokenEnvName(connector.name);
+    const sameEnv = tokenRef ? byTokenEnv.get(envName) : undefined;
+    if (sameEnv) {
+      skipped.push({ ref: shownRef, reason: `its token variable ${envName} collides with ${sameEnv.ref}; the first is kept` });
+      continue;
+    }
+    if (attachments.length >= MAX_CONNECTORS_PER_AGENT) {
+      skipped.push({ ref: shownRef, reason: `more than ${MAX_CONNECTORS_PER_AGENT} connectors on one agent` });
+      continue;
+    }
+    byName.set(connector.name, attachment);
+    if (tokenRef) byTokenEnv.set(envName, attachment);
+    attachments.push(attachment);
+  }
+  return { attachments, skipped };
+}

@@ -1,0 +1,122 @@
+// Narrow, decoded views of the cluster objects the decisions need. Untrusted JSON
+// (AdmissionReview bodies, state files, watch events) is decoded here with explicit
+// checks, so nothing downstream touches `unknown` or full API objects.
+
+import { ANNOTATION_SHARED_WITH } from '../config/names.ts';
+
+export interface SecretKeyRef {
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface Connector {
+  readonly namespace: string;
+  readonly name: string;
+  readonly service: string;
+  readonly url: string;
+  /** As written on the object; undefined means the platform default (`token`). */
+  readonly authType: string | undefined;
+  readonly authSecretKeyRef: SecretKeyRef | undefined;
+  /** Namespaces this connector is shared with (annotation), `*` meaning all. */
+  readonly sharedWith: readonly string[];
+}
+
+export interface Agent {
+  readonly namespace: string;
+  readonly name: string;
+  /** `spec.connectors` as written: `name` or `namespace/name`. */
+  readonly connectors: readonly string[];
+  readonly officeManager: string | undefined;
+}
+
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export type JsonObject = { [key: string]: unknown };
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A decoding failure: the message names the field so a user can fix their input. */
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function metadataOf(raw: JsonObject, what: string): { name: string; namespace: string | undefined; annotations: JsonObject; labels: JsonObject } {
+  const md = raw.metadata;
+  if (!isObject(md)) throw new DecodeError(`${what}: metadata is missing or not an object`);
+  const name = str(md.name);
+  if (!name) throw new DecodeError(`${what}: metadata.name is missing`);
+  return {
+    name,
+    namespace: str(md.namespace),
+    annotations: isObject(md.annotations) ? md.annotations : {},
+    labels: isObject(md.labels) ? md.labels : {},
+  };
+}
+
+function stringMap(obj: JsonObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+export function parseSharedWith(value: unknown): string[] {
+  if (typeof value !== 'string') return [];
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/**
+ * Decodes `{name, key}` leniently: a stored object with an empty name still decodes, so one
+ * bad connector cannot break a cache; injection and policy check `isUsableSecretRef`.
+ */
+export function decodeSecretKeyRef(value: unknown): SecretKeyRef | undefined {
+  if (!isObject(value)) return undefined;
+  return { name: str(value.name) ?? '', key: str(value.key) ?? '' };
+}
+
+export function isUsableSecretRef(ref: SecretKeyRef): boolean {
+  return ref.name.length > 0 && ref.key.length > 0;
+}
+
+/** Decodes a KomputerConnector; `defaultNamespace` fills a missing metadata.namespace (CREATE requests). */
+export function decodeConnector(raw: unknown, defaultNamespace?: string): Connector {
+  if (!isObject(raw)) throw new DecodeError('KomputerConnector must be an object');
+  const md = metadataOf(raw, 'KomputerConnector');
+  const namespace = md.namespace ?? defaultNamespace;
+  if (!namespace) throw new DecodeError(`KomputerConnector ${md.name}: metadata.namespace is missing`);
+  const spec = isObject(raw.spec) ? raw.spec : {};
+  return {
+    namespace,
+    name: md.name,
+    service: str(spec.service) ?? '',
+    url: str(spec.url) ?? '',
+    authType: str(spec.authType),
+    authSecretKeyRef: decodeSecretKeyRef(spec.authSecretKeyRef),
+    sharedWith: parseSharedWith(md.annotations[ANNOTATION_SHARED_WITH]),
+  };
+}
+
+export function decodeAgent(raw: unknown, defaultNamespace?: string): Agent {
+  if (!isObject(raw)) throw new DecodeError('KomputerAgent must be an object');
+  const md = metadataOf(raw, 'KomputerAgent');
+  const namespace = md.namespace ?? defaultNamespace;
+  if (!namespace) throw new DecodeError(`KomputerAgent ${md.name}: metadata.namespace is missing`);
+  const spec = isObject(raw.spec) ? raw.spec : {};
+  const connectors = Array.isArray(spec.connectors) ? spec.connectors.filter((c): c is string => typeof c === 'string') : [];
+  const manager = str(spec.officeManager);
+  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined };
+}
+
+export function decodeNamespace(raw: unknown): NamespaceInfo {
+  if (!isObject(raw)) throw new DecodeError('Namespace must be an object');
+  const md = metadataOf(raw, 'Namespace');
+  return { name: md.name, labels: stringMap(md.labels) };
+}

@@ -1,0 +1,11 @@
+import type { Agent, Connector, NamespaceInfo } from './objects.ts';
+
+/**
+ * What the decisions may know of the cluster. The server backs it with watch caches,
+ * the CLI with a state file: both run the same decision code against this interface.
+ */
+export interface ClusterView {
+  namespace(name: string): NamespaceInfo | undefined;
+  connector(namespace: string, name: string): Connector | undefined;
+  agent(namespace: string, name: string): Agent | undefined;
+}

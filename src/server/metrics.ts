@@ -1,0 +1,39 @@
+// Prometheus metrics, on their own registry so tests can create several servers.
+// Labels are low-cardinality by construction: path, verdict, kind. Never names or values.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'path' | 'verdict'>;
+  readonly duration: Histogram<'path'>;
+  readonly badRequests: Counter<'path'>;
+  readonly warnings: Counter<'path'>;
+  readonly cacheObjects: Gauge<'kind'>;
+  readonly cacheSynced: Gauge<'kind'>;
+  readonly certNotAfter: Gauge<'source'>;
+  readonly certReloads: Counter<'result'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'komputer_webhook_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'komputer_webhook_admission_requests_total', help: 'Admission requests by path and verdict (patched, allowed, denied, error).', labelNames: ['path', 'verdict'], registers }),
+    duration: new Histogram({
+      name: 'komputer_webhook_admission_duration_seconds',
+      help: 'Time from the request body being read to the response being written.',
+      labelNames: ['path'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers,
+    }),
+    badRequests: new Counter({ name: 'komputer_webhook_bad_requests_total', help: 'Requests answered 4xx because the body was not a usable AdmissionReview.', labelNames: ['path'], registers }),
+    warnings: new Counter({ name: 'komputer_webhook_admission_warnings_total', help: 'Admission warnings returned to users.', labelNames: ['path'], registers }),
+    cacheObjects: new Gauge({ name: 'komputer_webhook_cache_objects', help: 'Objects in the watch caches, by kind.', labelNames: ['kind'], registers }),
+    cacheSynced: new Gauge({ name: 'komputer_webhook_cache_synced', help: '1 when the cache of this kind has completed its initial list.', labelNames: ['kind'], registers }),
+    certNotAfter: new Gauge({ name: 'komputer_webhook_certificate_not_after_seconds', help: 'Expiry (unix time) of the certificate being served.', labelNames: ['source'], registers }),
+    certReloads: new Counter({ name: 'komputer_webhook_certificate_reloads_total', help: 'Serving certificate reloads by result (loaded, rejected).', labelNames: ['result'], registers }),
+  };
+}

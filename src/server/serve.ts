@@ -1,0 +1,125 @@
+// Starts the admission server: HTTPS app + plain-HTTP metrics, the cluster view (watch
+// caches or a state file), certificate reloading, and graceful shutdown.
+
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { ServeConfig } from '../config/config.ts';
+import { ClusterInformers } from '../cluster/informers.ts';
+import { loadStateFile } from '../cluster/state-file.ts';
+import type { ClusterStore } from '../cluster/store.ts';
+import type { Logger } from '../logging/logger.ts';
+import { createApp, healthRoutes } from './app.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { CertWatcher, secureContextOptions } from './tls.ts';
+
+export interface RunningServer {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly metrics: Metrics;
+  readonly store: ClusterStore;
+  readonly informers: ClusterInformers | undefined;
+  /** Graceful stop: drain (readiness false, Connection: close), then close. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function listen(server: HttpServer | HttpsServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
+  const metrics = createMetrics();
+  let informers: ClusterInformers | undefined;
+  let store: ClusterStore;
+  if (config.stateFile) {
+    store = loadStateFile(config.stateFile).store;
+    logger.info({ stateFile: config.stateFile, ...store.sizes() }, 'serving from a state file, not the API server');
+  } else {
+    informers = new ClusterInformers(loadKubeConfig(config.kubeconfig), logger);
+    store = informers.store;
+    informers.start();
+  }
+
+  let draining = false;
+  const certs = new CertWatcher(config.certDir, {
+    onLoad: (pair) => {
+      metrics.certNotAfter.set({ source: 'serving' }, Math.floor(pair.notAfter.getTime() / 1000));
+      metrics.certReloads.inc({ result: 'loaded' });
+      httpsServer?.setSecureContext(secureContextOptions(pair));
+      logger.info({ notAfter: pair.notAfter.toISOString(), fingerprint: pair.fingerprint }, 'serving certificate loaded');
+    },
+    onError: (err) => {
+      metrics.certReloads.inc({ result: 'rejected' });
+      logger.error({ err: err.message }, 'serving certificate not (re)loaded; the last good one stays in force');
+    },
+  });
+  let httpsServer: HttpsServer | undefined = undefined;
+  if (!certs.check()) throw new Error(`no usable certificate in ${config.certDir} (expected tls.crt and tls.key)`);
+
+  const readiness = (): { ready: boolean; reasons: string[] } => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('shutting down');
+    if (!certs.pair) reasons.push('no serving certificate');
+    const unsynced = informers?.unsynced() ?? [];
+    if (unsynced.length > 0) reasons.push(`caches not synced: ${unsynced.join(', ')}`);
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const app = createApp({ context: { view: store }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
+  const server = createHttpsServer({ ...secureContextOptions(certs.pair!) }, app);
+  httpsServer = server;
+  // The API server keeps connections alive and reuses them: outlive its idle timeout so it
+  // never sends on a socket we are closing; bound headers and bodies against slow clients.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  const port = await listen(server, config.host, config.port);
+  certs.start(config.certReloadMs);
+
+  const metricsApp = express();
+  metricsApp.disable('x-powered-by');
+  metricsApp.get('/metrics', async (_req, res) => {
+    const s = store.sizes();
+    for (const [kind, n] of Object.entries(s)) metrics.cacheObjects.set({ kind }, n);
+    const unsynced = new Set(informers?.unsynced() ?? []);
+    for (const kind of ['namespaces', 'connectors', 'agents']) metrics.cacheSynced.set({ kind }, unsynced.has(kind) ? 0 : 1);
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  healthRoutes(metricsApp, readiness);
+  const metricsServer = createHttpServer(metricsApp);
+  const metricsPort = await listen(metricsServer, config.metricsHost, config.metricsPort);
+  logger.info({ port, metricsPort, certDir: config.certDir, source: config.stateFile ? 'state-file' : 'api-server' }, 'komputer-connector-webhook serving');
+
+  const stop = async (drainMs = config.drainMs): Promise<void> => {
+    draining = true;
+    logger.info({ drainMs }, 'draining: readiness false, connections asked to close');
+    await new Promise((r) => setTimeout(r, drainMs));
+    certs.stop();
+    const closed = Promise.all([
+      new Promise<void>((r) => server.close(() => r())),
+      new Promise<void>((r) => metricsServer.close(() => r())),
+      informers?.stop(),
+    ]);
+    // Idle keep-alive sockets would otherwise hold close() open until they time out.
+    server.closeIdleConnections();
+    metricsServer.closeIdleConnections();
+    await closed;
+    logger.info('stopped');
+  };
+  return { port, metricsPort, metrics, store, informers, stop };
+}

@@ -1,0 +1,59 @@
+// The admission verdict for a KomputerAgent's `spec.connectors`.
+//
+// Denied: only references that can never resolve, whatever else exists in the cluster:
+// not `name` or `namespace/name` (empty, more than one slash), or with a part that is not
+// a valid Kubernetes name (a connector is `metadata.name`, a DNS-1123 subdomain; a
+// namespace is a DNS-1123 label), e.g. `GitHub` or ` github`.
+// Warned: everything injection would skip for now but that can change later (connector
+// not created yet, not shared yet, name or token-variable collision, office manager
+// missing, ...). The warnings are injection's own skip reasons (resolveConnectors), so
+// admission tells the user exactly what the agent's pods will (not) get.
+
+import type { Agent } from '../model/objects.ts';
+import type { ClusterView } from '../model/view.ts';
+import { parseConnectorRef, resolveConnectors } from '../injection/resolve.ts';
+import type { Verdict } from './verdict.ts';
+import { clip, quote } from './text.ts';
+
+/** Enough to act on; the API server also caps the total size of warnings. */
+const MAX_WARNINGS = 8;
+const MAX_LISTED_INVALID = 3;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why a reference as written can never resolve, or undefined when it is well formed. */
+export function invalidRefReason(ref: string, agentNamespace: string): string | undefined {
+  if (ref === '') return 'is empty';
+  const target = parseConnectorRef(ref, agentNamespace);
+  if (!target) return 'is not "name" or "namespace/name"';
+  if (!DNS1123_LABEL.test(target.namespace)) return 'has a namespace that is not a valid namespace name';
+  if (target.name.length > 253 || !DNS1123_SUBDOMAIN.test(target.name)) return 'has a name that is not a valid Kubernetes name (lower-case letters, digits, "-", ".")';
+  return undefined;
+}
+
+export function evaluateAgent(agent: Agent, view: ClusterView): Verdict {
+  const invalid: string[] = [];
+  const valid: string[] = [];
+  agent.connectors.forEach((ref, i) => {
+    const reason = invalidRefReason(ref, agent.namespace);
+    if (reason) invalid.push(`spec.connectors[${i}] ${ref === '' ? '' : `${quote(ref, 60)} `}${reason}`);
+    else valid.push(ref);
+  });
+
+  // Warnings for the well-formed rest, so one apply shows every problem.
+  const { skipped } = resolveConnectors({ ...agent, connectors: valid }, view);
+  // resolveConnectors reports a missing manager under the pseudo-ref `officeManager <name>`.
+  const lines = skipped.map((s) => clip(s.ref.startsWith('officeManager ') ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
+  const warnings = lines.length > MAX_WARNINGS ? [...lines.slice(0, MAX_WARNINGS - 1), `and ${lines.length - MAX_WARNINGS + 1} more connector problems`] : lines;
+
+  if (invalid.length > 0) {
+    const more = invalid.length > MAX_LISTED_INVALID ? `; and ${invalid.length - MAX_LISTED_INVALID} more` : '';
+    return {
+      allowed: false,
+      message: clip(`${invalid.slice(0, MAX_LISTED_INVALID).join('; ')}${more}. Use "name" (same namespace) or "namespace/name".`, 400),
+      warnings,
+    };
+  }
+  return { allowed: true, warnings };
+}

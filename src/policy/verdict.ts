@@ -1,0 +1,118 @@
+// The admission verdict for a KomputerConnector (CREATE or UPDATE). Pure: the caller
+// supplies the effective policy list and, on UPDATE, the old object and attachment count.
+//
+// Denied (can never work, or leaks a credential):
+//   - spec.url empty, unparseable, or not http(s);
+//   - spec.url with user-info, for every host: URLs are copied into pod specs and logs;
+//   - spec.authSecretKeyRef present with an empty name or key;
+//   - spec.authType other than token/oauth (the CRD enum; guards state files and old CRDs);
+//   - a URL on the known-incompatible list with an auth type the entry does not allow.
+// Warned (allowed, but the user should know):
+//   - plain http:// to a host outside the cluster (see isClusterInternalHost);
+//   - a token connector without authSecretKeyRef at a service known to need a token;
+//   - on UPDATE, spec.url / authType / authSecretKeyRef changed while agents use the
+//     connector: running pods keep the old values until restarted.
+//
+// Messages never contain the URL as written nor anything from a Secret: only the canonical
+// host, entry texts from the policy, and field names.
+
+import type { Connector, SecretKeyRef } from '../model/objects.ts';
+import type { CanonicalUrl } from './url.ts';
+import { canonicalUrl, isClusterInternalHost } from './url.ts';
+import type { KnownTokenService, PolicyList } from './incompatible.ts';
+import { AUTH_TYPES, KNOWN_TOKEN_SERVICES, findEntry, findTokenService } from './incompatible.ts';
+import { clip, plural, sentence } from './text.ts';
+
+export interface Verdict {
+  readonly allowed: boolean;
+  /** Why it was denied; set only when `allowed` is false. */
+  readonly message?: string;
+  readonly warnings: string[];
+}
+
+export interface ConnectorVerdictOptions {
+  /** `status.attachedAgents` of the old object (UPDATE); enables the URL-change warning. */
+  readonly attachedAgents?: number;
+  /** Endpoints known to need a static token; defaults to KNOWN_TOKEN_SERVICES. */
+  readonly tokenServices?: readonly KnownTokenService[];
+}
+
+/** `authType` as the platform reads it: unset or empty means `token`. */
+export function effectiveAuthType(connector: Pick<Connector, 'authType'>): string {
+  return connector.authType === undefined || connector.authType === '' ? 'token' : connector.authType;
+}
+
+function deny(message: string): Verdict {
+  return { allowed: false, message: clip(message, 400), warnings: [] };
+}
+
+export function evaluateConnector(connector: Connector, policy: PolicyList, old?: Connector, opts: ConnectorVerdictOptions = {}): Verdict {
+  const parsed = canonicalUrl(connector.url);
+  if (!parsed.ok) return deny(`spec.url ${parsed.reason}.`);
+  const url = parsed.url;
+  if (url.hasUserInfo) {
+    return deny(
+      'spec.url must not contain a user name or password (user:pass@): URLs are copied into pod specs and logs. ' +
+        'Put the token in a Secret and reference it with spec.authSecretKeyRef.',
+    );
+  }
+
+  const ref = connector.authSecretKeyRef;
+  if (ref && (ref.name === '' || ref.key === '')) {
+    const missing = ref.name === '' && ref.key === '' ? 'name and key are' : ref.name === '' ? 'name is' : 'key is';
+    return deny(`spec.authSecretKeyRef ${missing} empty: set both name and key of a Secret in namespace ${connector.namespace} that holds the token, or remove authSecretKeyRef.`);
+  }
+
+  const authType = effectiveAuthType(connector);
+  if (!(AUTH_TYPES as readonly string[]).includes(authType)) {
+    // Not echoed: an unexpected value is user input of unknown content.
+    return deny(`spec.authType must be ${AUTH_TYPES.join(' or ')} (unset means token).`);
+  }
+
+  const entry = findEntry(policy, url);
+  if (entry && !(entry.allowedAuthTypes as readonly string[]).includes(authType)) {
+    const what = authType === 'token' ? 'static tokens' : `authType ${authType}`;
+    return deny(`${entry.service} rejects ${what}: ${sentence(entry.why)}. Fix: ${sentence(entry.instead)}.`);
+  }
+
+  const warnings: string[] = [];
+  if (url.scheme === 'http' && !isClusterInternalHost(url.host)) {
+    warnings.push(`spec.url uses plain http:// to ${clip(url.host, 80)}, outside the cluster: the token and all tool traffic travel unencrypted. Use https://.`);
+  }
+
+  const known = findTokenService(opts.tokenServices ?? KNOWN_TOKEN_SERVICES, url);
+  if (known && authType === 'token' && !ref) {
+    warnings.push(
+      `${known.service} needs a token (${known.tokenHint}) but spec.authSecretKeyRef is not set, so agents will call it without credentials. ` +
+        'Point authSecretKeyRef at the Secret key holding it.',
+    );
+  }
+
+  const attached = opts.attachedAgents ?? 0;
+  if (old && attached > 0) {
+    const changed = changedFields(old, connector, url);
+    if (changed.length > 0) {
+      warnings.push(
+        `${changed.join(', ')} changed while ${plural(attached, 'agent uses', 'agents use')} this connector: ` +
+          'their running pods keep the old value until they are restarted.',
+      );
+    }
+  }
+  return { allowed: true, warnings: warnings.map((w) => clip(w)) };
+}
+
+/** Fields the pods copy at start that differ between old and new (URL compared canonically). */
+function changedFields(old: Connector, now: Connector, nowUrl: CanonicalUrl): string[] {
+  const out: string[] = [];
+  const oldUrl = canonicalUrl(old.url);
+  // A pure respelling (trailing slash, host case) reaches the same endpoint: not a change.
+  const urlChanged = oldUrl.ok ? oldUrl.url.scheme !== nowUrl.scheme || oldUrl.url.key !== nowUrl.key : old.url.trim() !== now.url.trim();
+  if (urlChanged) out.push('spec.url');
+  if (effectiveAuthType(old) !== effectiveAuthType(now)) out.push('spec.authType');
+  if (!sameRef(old.authSecretKeyRef, now.authSecretKeyRef)) out.push('spec.authSecretKeyRef');
+  return out;
+}
+
+function sameRef(a: SecretKeyRef | undefined, b: SecretKeyRef | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.name === b.name && a.key === b.key);
+}

@@ -3,12 +3,17 @@
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
 import { injectPod } from '../injection/inject.ts';
-import { isObject } from '../model/objects.ts';
+import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject } from '../model/objects.ts';
+import { evaluateAgent } from '../policy/agent.ts';
+import type { PolicyList } from '../policy/incompatible.ts';
+import { evaluateConnector, type Verdict } from '../policy/verdict.ts';
 import type { ClusterView } from '../model/view.ts';
 import { allowed, decodeReview, denied, patched, review, type AdmissionRequest, type AdmissionResponse, type AdmissionReviewOut } from './review.ts';
 
 export interface AdmissionContext {
   readonly view: ClusterView;
+  /** The known-incompatible list in force. */
+  readonly policy: () => PolicyList;
 }
 
 export interface Decision {
@@ -49,9 +54,32 @@ export const mutatePod: Handler = (req, ctx) => {
   return reason === undefined ? { response } : { response, reason };
 };
 
-export const validateKomputer: Handler = (req) => {
+function verdictResponse(uid: string, v: Verdict): Decision {
+  return v.allowed ? { response: allowed(uid, v.warnings) } : { response: denied(uid, v.message ?? 'denied', v.warnings), reason: v.message ?? 'denied' };
+}
+
+function decodeOrBadRequest<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof DecodeError) throw new BadRequest(e.message);
+    throw e;
+  }
+}
+
+/** Connectors and agents, CREATE and UPDATE; DELETE is never blocked. */
+export const validateKomputer: Handler = (req, ctx) => {
   if (req.kind.group !== GROUP || (req.kind.kind !== CONNECTOR_KIND && req.kind.kind !== AGENT_KIND)) return unexpectedKind(req, PATHS.validate);
-  return { response: allowed(req.uid) };
+  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return { response: allowed(req.uid), reason: `operation ${req.operation} is not validated` };
+  if (!req.object) throw new BadRequest(`request.object is missing for a ${req.operation}`);
+  const object = req.object;
+  if (req.kind.kind === CONNECTOR_KIND) {
+    const connector = decodeOrBadRequest(() => decodeConnector(object, req.namespace || undefined, true));
+    const old = req.operation === 'UPDATE' && req.oldObject ? decodeOrBadRequest(() => decodeConnector(req.oldObject, req.namespace || undefined, true)) : undefined;
+    return verdictResponse(req.uid, evaluateConnector(connector, ctx.policy(), old, { attachedAgents: attachedAgentsOf(req.oldObject) }));
+  }
+  const agent = decodeOrBadRequest(() => decodeAgent(object, req.namespace || undefined, true));
+  return verdictResponse(req.uid, evaluateAgent(agent, ctx.view));
 };
 
 export const PATHS = {

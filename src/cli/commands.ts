@@ -3,30 +3,42 @@
 import fastJsonPatch from 'fast-json-patch';
 import { stringify } from 'yaml';
 import { handlerForKind, processReview } from '../admission/handlers.ts';
-import { loadStateFile, parseObjects, StateError } from '../cluster/state-file.ts';
+import { loadStateFile, parseObjects, policyTextFromState, StateError, type LoadedState } from '../cluster/state-file.ts';
+import { ClusterStore } from '../cluster/store.ts';
+import { AGENT_KIND, CONNECTOR_KIND, GROUP, POLICY_CONFIGMAP_NAME, VERSION } from '../config/names.ts';
+import type { ClusterView } from '../model/view.ts';
+import { PolicyHolder } from '../policy/holder.ts';
+import { BUILTIN_POLICY, type PolicyList } from '../policy/incompatible.ts';
 import { injectPod, type InjectionOutcome } from '../injection/inject.ts';
-import type { JsonObject } from '../model/objects.ts';
+import { isObject, type JsonObject } from '../model/objects.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/app.ts';
 import { parseJson } from '../server/body.ts';
 import { CliError, readStdin, readText } from './io.ts';
 
-function loadView(stateFile: string | undefined) {
+/** The state file as the server would see it: the cluster view and the policy in force. */
+export function loadCliState(stateFile: string | undefined): { view: ClusterStore; policy: PolicyList } {
   if (!stateFile) throw new CliError('--state FILE is required (the cluster objects to decide against)');
+  let state: LoadedState;
   try {
-    return loadStateFile(stateFile).store;
+    state = loadStateFile(stateFile);
   } catch (e) {
     if (e instanceof StateError) throw new CliError(e.message);
     throw e;
   }
+  const holder = new PolicyHolder();
+  const status = holder.apply(policyTextFromState(state));
+  // The server would keep the built-ins and report; a CI pipeline wants to hear it loudly.
+  if (!status.valid) throw new CliError(`${stateFile}: ConfigMap ${POLICY_CONFIGMAP_NAME} is invalid: ${status.reason}`);
+  return { view: state.store, policy: holder.current };
 }
 
 /** `review`: one AdmissionReview on stdin -> the response the server would give, on stdout. */
 export async function reviewCommand(opts: { state?: string }): Promise<string> {
-  const view = loadView(opts.state);
+  const { view, policy } = loadCliState(opts.state);
   const text = await readStdin(DEFAULT_MAX_BODY_BYTES);
   const parsed = parseJson(text);
   if (!parsed.ok) throw new CliError(`stdin: ${parsed.reason}`);
-  const outcome = processReview(parsed.value, { view }, handlerForKind);
+  const outcome = processReview(parsed.value, { view, policy: () => policy }, handlerForKind);
   if (!outcome.ok) throw new CliError(`stdin: ${outcome.reason}`);
   return JSON.stringify(outcome.body, null, 2) + '\n';
 }
@@ -38,7 +50,7 @@ export interface MutateResult {
 }
 
 /** Runs the injection on a pod object and applies the patch, as the API server would. */
-export function mutatePodObject(pod: JsonObject, namespace: string, view: ReturnType<typeof loadView>): MutateResult {
+export function mutatePodObject(pod: JsonObject, namespace: string, view: ClusterView): MutateResult {
   const outcome = injectPod(pod, namespace, view);
   const result = outcome.patch.length > 0 ? (fastJsonPatch.applyPatch(pod, outcome.patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject) : pod;
   return { pod: result, outcome, namespace };
@@ -60,7 +72,7 @@ export function summarize(r: MutateResult): string {
 /** `mutate`: a pod file -> the injected pod as YAML (stdout) and a summary (stderr). */
 export function mutateCommand(opts: { file?: string; state?: string; namespace?: string }): { yaml: string; summary: string } {
   if (!opts.file) throw new CliError('-f POD.yaml is required');
-  const view = loadView(opts.state);
+  const { view } = loadCliState(opts.state);
   let objects: JsonObject[];
   try {
     objects = parseObjects(readText(opts.file, 'pod file'), opts.file);
@@ -74,4 +86,56 @@ export function mutateCommand(opts: { file?: string; state?: string; namespace?:
   const namespace = opts.namespace ?? (typeof md?.namespace === 'string' ? md.namespace : 'default');
   const result = mutatePodObject(pod, namespace, view);
   return { yaml: stringify(result.pod), summary: summarize(result) };
+}
+
+/**
+ * `validate`: judge KomputerConnector/KomputerAgent objects from a file as admission would
+ * (CREATE). Returns the report and whether any object was denied (exit 1, for CI pipelines).
+ */
+export function validateCommand(opts: { file?: string; state?: string }): { report: string; denied: boolean } {
+  if (!opts.file) throw new CliError('-f FILE is required');
+  const { view, policy } = opts.state ? loadCliState(opts.state) : { view: new ClusterStore(), policy: BUILTIN_POLICY };
+  let objects: JsonObject[];
+  try {
+    objects = parseObjects(readText(opts.file, 'file'), opts.file);
+  } catch (e) {
+    if (e instanceof StateError) throw new CliError(e.message);
+    throw e;
+  }
+  const judged = objects.filter((o) => o.kind === CONNECTOR_KIND || o.kind === AGENT_KIND);
+  if (judged.length === 0) throw new CliError(`${opts.file} holds no ${CONNECTOR_KIND} or ${AGENT_KIND}`);
+  const lines: string[] = [];
+  let anyDenied = false;
+  judged.forEach((obj, i) => {
+    const md = isObject(obj.metadata) ? obj.metadata : {};
+    const namespace = typeof md.namespace === 'string' ? md.namespace : 'default';
+    const request = podlessReview(obj, namespace, `validate-${i}`);
+    const outcome = processReview(request, { view, policy: () => policy }, handlerForKind);
+    if (!outcome.ok) throw new CliError(`${opts.file}: ${outcome.reason}`);
+    const r = outcome.body.response;
+    const name = `${obj.kind} ${namespace}/${typeof md.name === 'string' ? md.name : '(generated)'}`;
+    if (r.allowed) lines.push(`${name}: allowed`);
+    else {
+      anyDenied = true;
+      lines.push(`${name}: denied: ${r.status?.message ?? ''}`);
+    }
+    for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);
+  });
+  return { report: lines.join('\n') + '\n', denied: anyDenied };
+}
+
+function podlessReview(obj: JsonObject, namespace: string, uid: string): JsonObject {
+  const md = isObject(obj.metadata) ? obj.metadata : {};
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: GROUP, version: VERSION, kind: obj.kind },
+      operation: 'CREATE',
+      namespace,
+      name: typeof md.name === 'string' ? md.name : '',
+      object: obj,
+    },
+  };
 }

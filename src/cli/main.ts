@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
-import { mutateCommand, reviewCommand } from './commands.ts';
+import { mutateCommand, reviewCommand, validateCommand } from './commands.ts';
 import { CliError } from './io.ts';
 
 function fail(message: string): never {
@@ -86,6 +86,17 @@ export function buildProgram(): Command {
       const out = mutateCommand(opts);
       process.stdout.write(out.yaml);
       process.stderr.write(out.summary);
+    });
+
+  program
+    .command('validate')
+    .description('Judge KomputerConnectors/KomputerAgents in a file as admission would; exit 1 when any is denied (for CI pipelines).')
+    .addOption(new Option('-f, --file <file>', 'YAML or JSON with one or more objects').makeOptionMandatory())
+    .option('--state <file>', 'cluster objects and the policy ConfigMap (default: built-in policy, empty cluster)')
+    .action((opts: { file?: string; state?: string }) => {
+      const out = validateCommand(opts);
+      process.stdout.write(out.report);
+      if (out.denied) process.exitCode = 1;
     });
 
   return program;

@@ -18,6 +18,8 @@ export interface ResourceSource<T> {
   readonly kind: string;
   /** The watch path, e.g. `/api/v1/namespaces`. */
   readonly watchPath: string;
+  /** Extra watch query parameters (e.g. a fieldSelector matching the list's). */
+  readonly watchQuery?: Record<string, string>;
   list(continueToken: string | undefined): Promise<ListPage>;
   decode(raw: JsonObject): T;
 }
@@ -193,7 +195,7 @@ export class Reflector<T> {
         } else resolve();
       };
       this.watch
-        .watch(this.source.watchPath, { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.options.watchTimeoutSeconds }, onEvent, onDone)
+        .watch(this.source.watchPath, { ...this.source.watchQuery, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.options.watchTimeoutSeconds }, onEvent, onDone)
         .then((abort) => {
           this.abort = abort;
           if (this.stopped) abort.abort();

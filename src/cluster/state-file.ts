@@ -3,7 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { AGENT_KIND, CONNECTOR_KIND } from '../config/names.ts';
+import { AGENT_KIND, CONNECTOR_KIND, POLICY_CONFIGMAP_NAME } from '../config/names.ts';
+import { POLICY_CONFIGMAP_KEY } from '../policy/incompatible.ts';
 import { decodeAgent, decodeConnector, decodeNamespace, DecodeError, isObject, type JsonObject } from '../model/objects.ts';
 import { ClusterStore } from './store.ts';
 
@@ -76,4 +77,21 @@ export function loadStateFile(path: string): LoadedState {
     throw new StateError(`cannot read state file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   return loadState(text, path);
+}
+
+/** The admin's policy text from a ConfigMap object, if it is the policy ConfigMap. */
+export function policyTextOf(obj: JsonObject): string | undefined {
+  if (obj.kind !== 'ConfigMap' || !isObject(obj.metadata) || obj.metadata.name !== POLICY_CONFIGMAP_NAME) return undefined;
+  const data = isObject(obj.data) ? obj.data : {};
+  const text = data[POLICY_CONFIGMAP_KEY];
+  return typeof text === 'string' ? text : undefined;
+}
+
+/** The policy ConfigMap's text among loaded objects (the state file's equivalent of the watch). */
+export function policyTextFromState(state: LoadedState): string | undefined {
+  for (const obj of state.others) {
+    const text = policyTextOf(obj);
+    if (text !== undefined) return text;
+  }
+  return undefined;
 }

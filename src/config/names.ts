@@ -31,3 +31,6 @@ export const LABEL_SYNCED_FOR_CONNECTOR = 'komputer.ai/synced-for-connector';
 
 /** Env var names the agent runtime reads. */
 export const ENV_MCP_SERVERS = 'KOMPUTER_MCP_SERVERS';
+
+/** The admin's policy ConfigMap, in the service's own namespace (key: see policy/incompatible.ts). */
+export const POLICY_CONFIGMAP_NAME = 'komputer-connector-webhook-policy';

@@ -49,11 +49,12 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function metadataOf(raw: JsonObject, what: string): { name: string; namespace: string | undefined; annotations: JsonObject; labels: JsonObject } {
+function metadataOf(raw: JsonObject, what: string, allowGenerateName = false): { name: string; namespace: string | undefined; annotations: JsonObject; labels: JsonObject } {
   const md = raw.metadata;
   if (!isObject(md)) throw new DecodeError(`${what}: metadata is missing or not an object`);
-  const name = str(md.name);
-  if (!name) throw new DecodeError(`${what}: metadata.name is missing`);
+  // At CREATE an object may have only generateName; the name is not needed to judge it.
+  const name = str(md.name) || (allowGenerateName ? str(md.generateName) ?? '' : undefined);
+  if (name === undefined || (!name && !allowGenerateName)) throw new DecodeError(`${what}: metadata.name is missing`);
   return {
     name,
     namespace: str(md.namespace),
@@ -87,9 +88,9 @@ export function isUsableSecretRef(ref: SecretKeyRef): boolean {
 }
 
 /** Decodes a KomputerConnector; `defaultNamespace` fills a missing metadata.namespace (CREATE requests). */
-export function decodeConnector(raw: unknown, defaultNamespace?: string): Connector {
+export function decodeConnector(raw: unknown, defaultNamespace?: string, allowGenerateName = false): Connector {
   if (!isObject(raw)) throw new DecodeError('KomputerConnector must be an object');
-  const md = metadataOf(raw, 'KomputerConnector');
+  const md = metadataOf(raw, 'KomputerConnector', allowGenerateName);
   const namespace = md.namespace ?? defaultNamespace;
   if (!namespace) throw new DecodeError(`KomputerConnector ${md.name}: metadata.namespace is missing`);
   const spec = isObject(raw.spec) ? raw.spec : {};
@@ -104,9 +105,9 @@ export function decodeConnector(raw: unknown, defaultNamespace?: string): Connec
   };
 }
 
-export function decodeAgent(raw: unknown, defaultNamespace?: string): Agent {
+export function decodeAgent(raw: unknown, defaultNamespace?: string, allowGenerateName = false): Agent {
   if (!isObject(raw)) throw new DecodeError('KomputerAgent must be an object');
-  const md = metadataOf(raw, 'KomputerAgent');
+  const md = metadataOf(raw, 'KomputerAgent', allowGenerateName);
   const namespace = md.namespace ?? defaultNamespace;
   if (!namespace) throw new DecodeError(`KomputerAgent ${md.name}: metadata.namespace is missing`);
   const spec = isObject(raw.spec) ? raw.spec : {};
@@ -119,4 +120,11 @@ export function decodeNamespace(raw: unknown): NamespaceInfo {
   if (!isObject(raw)) throw new DecodeError('Namespace must be an object');
   const md = metadataOf(raw, 'Namespace');
   return { name: md.name, labels: stringMap(md.labels) };
+}
+
+/** `status.attachedAgents` as stored (0 when absent or malformed). */
+export function attachedAgentsOf(raw: unknown): number {
+  if (!isObject(raw) || !isObject(raw.status)) return 0;
+  const n = raw.status.attachedAgents;
+  return typeof n === 'number' && Number.isFinite(n) ? n : 0;
 }

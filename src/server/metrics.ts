@@ -13,6 +13,8 @@ export interface Metrics {
   readonly cacheSynced: Gauge<'kind'>;
   readonly certNotAfter: Gauge<'source'>;
   readonly certReloads: Counter<'result'>;
+  readonly policyValid: Gauge;
+  readonly policyEntries: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -35,5 +37,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     cacheSynced: new Gauge({ name: 'komputer_webhook_cache_synced', help: '1 when the cache of this kind has completed its initial list.', labelNames: ['kind'], registers }),
     certNotAfter: new Gauge({ name: 'komputer_webhook_certificate_not_after_seconds', help: 'Expiry (unix time) of the certificate being served.', labelNames: ['source'], registers }),
     certReloads: new Counter({ name: 'komputer_webhook_certificate_reloads_total', help: 'Serving certificate reloads by result (loaded, rejected).', labelNames: ['result'], registers }),
+    policyValid: new Gauge({ name: 'komputer_webhook_policy_config_valid', help: '0 when the policy ConfigMap is invalid (the last good list stays in force).', registers }),
+    policyEntries: new Gauge({ name: 'komputer_webhook_policy_entries', help: 'Entries on the known-incompatible list in force.', registers }),
   };
 }

@@ -8,7 +8,10 @@ import express from 'express';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ServeConfig } from '../config/config.ts';
 import { ClusterInformers } from '../cluster/informers.ts';
-import { loadStateFile } from '../cluster/state-file.ts';
+import { loadStateFile, policyTextFromState } from '../cluster/state-file.ts';
+import { watchPolicy } from '../cluster/policy-source.ts';
+import type { Reflector } from '../cluster/reflector.ts';
+import { PolicyHolder, type PolicyStatus } from '../policy/holder.ts';
 import type { ClusterStore } from '../cluster/store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createApp, healthRoutes } from './app.ts';
@@ -44,15 +47,29 @@ function listen(server: HttpServer | HttpsServer, host: string, port: number): P
 
 export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
   const metrics = createMetrics();
+  const policy = new PolicyHolder();
+  const reportPolicy = (s: PolicyStatus): void => {
+    metrics.policyValid.set(s.valid ? 1 : 0);
+    metrics.policyEntries.set(policy.current.length);
+  };
   let informers: ClusterInformers | undefined;
+  let policyWatch: Reflector<unknown> | undefined;
   let store: ClusterStore;
   if (config.stateFile) {
-    store = loadStateFile(config.stateFile).store;
+    const state = loadStateFile(config.stateFile);
+    store = state.store;
+    const status = policy.apply(policyTextFromState(state));
+    if (!status.valid) logger.error({ reason: status.reason }, 'policy ConfigMap in the state file is invalid; built-in list in force');
+    reportPolicy(status);
     logger.info({ stateFile: config.stateFile, ...store.sizes() }, 'serving from a state file, not the API server');
   } else {
-    informers = new ClusterInformers(loadKubeConfig(config.kubeconfig), logger);
+    const kc = loadKubeConfig(config.kubeconfig);
+    informers = new ClusterInformers(kc, logger);
     store = informers.store;
     informers.start();
+    reportPolicy(policy.status);
+    policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
+    void policyWatch.run();
   }
 
   let draining = false;
@@ -76,11 +93,12 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     if (draining) reasons.push('shutting down');
     if (!certs.pair) reasons.push('no serving certificate');
     const unsynced = informers?.unsynced() ?? [];
+    if (policyWatch && !policyWatch.synced) unsynced.push('policy ConfigMap');
     if (unsynced.length > 0) reasons.push(`caches not synced: ${unsynced.join(', ')}`);
     return { ready: reasons.length === 0, reasons };
   };
 
-  const app = createApp({ context: { view: store }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
+  const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
   const server = createHttpsServer({ ...secureContextOptions(certs.pair!) }, app);
   httpsServer = server;
   // The API server keeps connections alive and reuses them: outlive its idle timeout so it
@@ -115,6 +133,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       new Promise<void>((r) => metricsServer.close(() => r())),
       informers?.stop(),
     ]);
+    policyWatch?.stop();
     // Idle keep-alive sockets would otherwise hold close() open until they time out.
     server.closeIdleConnections();
     metricsServer.closeIdleConnections();

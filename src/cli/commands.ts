@@ -4,6 +4,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { stringify } from 'yaml';
 import { handlerForKind, processReview } from '../admission/handlers.ts';
 import { loadStateFile, parseObjects, policyTextFromState, StateError, type LoadedState } from '../cluster/state-file.ts';
+import { computeAll, connectorKey, statusEquals } from '../attachments/counts.ts';
 import { ClusterStore } from '../cluster/store.ts';
 import { AGENT_KIND, CONNECTOR_KIND, GROUP, POLICY_CONFIGMAP_NAME, VERSION } from '../config/names.ts';
 import type { ClusterView } from '../model/view.ts';
@@ -138,4 +139,19 @@ function podlessReview(obj: JsonObject, namespace: string, uid: string): JsonObj
       object: obj,
     },
   };
+}
+
+/** `counts`: what the attachment controller would write for every connector in the state. */
+export function countsCommand(opts: { state?: string; output?: string }): string {
+  const { view } = loadCliState(opts.state);
+  const desired = computeAll(view.connectors.values(), view.agents.values());
+  const rows = [...view.connectors.values()]
+    .sort((a, b) => connectorKey(a.namespace, a.name).localeCompare(connectorKey(b.namespace, b.name)))
+    .map((c) => {
+      const want = desired.get(connectorKey(c.namespace, c.name))!;
+      return { connector: connectorKey(c.namespace, c.name), attachedAgents: want.attachedAgents, agentNames: [...want.agentNames], write: !statusEquals(c.status, want) };
+    });
+  if (opts.output === 'json') return JSON.stringify(rows, null, 2) + '\n';
+  if (rows.length === 0) return 'no connectors in the state file\n';
+  return rows.map((r) => `${r.connector}: ${r.attachedAgents} [${r.agentNames.join(', ')}]${r.write ? ' (would write)' : ' (unchanged)'}`).join('\n') + '\n';
 }

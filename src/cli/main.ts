@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // komputer-webhook: serve the admission webhook, or run its decisions offline.
 
+import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
-import { mutateCommand, reviewCommand, validateCommand } from './commands.ts';
+import { countsCommand, mutateCommand, reviewCommand, validateCommand } from './commands.ts';
 import { CliError } from './io.ts';
 
 function fail(message: string): never {
@@ -13,7 +14,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-async function serve(opts: Record<string, string | undefined>): Promise<void> {
+/** Commander's parsed `serve` flags: strings as typed, `controller` false with --no-controller. */
+type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean };
+
+async function serve(opts: ServeFlags): Promise<void> {
   const logger = createLogger();
   const config: ServeConfig = {
     certDir: opts.certDir ?? SERVE_DEFAULTS.certDir,
@@ -27,6 +31,12 @@ async function serve(opts: Record<string, string | undefined>): Promise<void> {
     maxBodyBytes: parsePositiveInt(opts.maxBodyBytes ?? String(SERVE_DEFAULTS.maxBodyBytes), '--max-body-bytes'),
     certReloadMs: parsePositiveInt(opts.certReloadMs ?? String(SERVE_DEFAULTS.certReloadMs), '--cert-reload-ms'),
     drainMs: Number(opts.drainMs ?? SERVE_DEFAULTS.drainMs),
+    controller: opts.controller !== false,
+    leaseName: opts.leaseName ?? SERVE_DEFAULTS.leaseName,
+    identity: opts.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    controllerQuietMs: Number(opts.controllerQuietMs ?? SERVE_DEFAULTS.controllerQuietMs),
+    controllerMaxWaitMs: Number(opts.controllerMaxWaitMs ?? SERVE_DEFAULTS.controllerMaxWaitMs),
+    resyncMs: parsePositiveInt(opts.resyncMs ?? String(SERVE_DEFAULTS.resyncMs), '--resync-ms'),
   };
   const running = await startServer(config, logger);
   let stopping = false;
@@ -66,6 +76,12 @@ export function buildProgram(): Command {
     .option('--max-body-bytes <n>', 'largest AdmissionReview body accepted', String(SERVE_DEFAULTS.maxBodyBytes))
     .option('--cert-reload-ms <ms>', 'how often the certificate files are checked for changes', String(SERVE_DEFAULTS.certReloadMs))
     .option('--drain-ms <ms>', 'on SIGTERM, keep serving this long (readiness false) before closing', String(SERVE_DEFAULTS.drainMs))
+    .option('--no-controller', 'do not run the attachment controller (admission only)')
+    .option('--lease-name <name>', 'Lease (in the service namespace) that elects the one replica running the controller', SERVE_DEFAULTS.leaseName)
+    .option('--identity <id>', 'this replica in the lease (default: $POD_NAME, else host-pid)')
+    .option('--controller-quiet-ms <ms>', 'write statuses once no agent/connector event arrived for this long', String(SERVE_DEFAULTS.controllerQuietMs))
+    .option('--controller-max-wait-ms <ms>', '...or at the latest this long after the first pending event', String(SERVE_DEFAULTS.controllerMaxWaitMs))
+    .option('--resync-ms <ms>', 'full recompute of every connector status, as a safety net', String(SERVE_DEFAULTS.resyncMs))
     .action(serve);
 
   program
@@ -97,6 +113,15 @@ export function buildProgram(): Command {
       const out = validateCommand(opts);
       process.stdout.write(out.report);
       if (out.denied) process.exitCode = 1;
+    });
+
+  program
+    .command('counts')
+    .description('Print the status.attachedAgents/agentNames the controller would write for every connector.')
+    .requiredOption('--state <file>', 'cluster objects (YAML or JSON)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: { state?: string; output?: string }) => {
+      process.stdout.write(countsCommand(opts));
     });
 
   return program;

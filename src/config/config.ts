@@ -15,6 +15,14 @@ export interface ServeConfig {
   readonly certReloadMs: number;
   /** On SIGTERM: keep serving (readiness false, Connection: close) this long, then stop. */
   readonly drainMs: number;
+  /** Run the attachment controller (on the elected leader only). */
+  readonly controller: boolean;
+  readonly leaseName: string;
+  /** This replica's identity in the lease (the pod name in a cluster). */
+  readonly identity: string;
+  readonly controllerQuietMs: number;
+  readonly controllerMaxWaitMs: number;
+  readonly resyncMs: number;
 }
 
 export const SERVE_DEFAULTS = {
@@ -27,6 +35,11 @@ export const SERVE_DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   certReloadMs: 5000,
   drainMs: 5000,
+  controller: true,
+  leaseName: 'komputer-connector-webhook',
+  controllerQuietMs: 1000,
+  controllerMaxWaitMs: 10_000,
+  resyncMs: 600_000,
 } as const;
 
 export function parsePort(value: string, flag: string): number {

@@ -19,6 +19,9 @@ export interface Connector {
   readonly authSecretKeyRef: SecretKeyRef | undefined;
   /** Namespaces this connector is shared with (annotation), `*` meaning all. */
   readonly sharedWith: readonly string[];
+  /** The stored status, as observed (the attachment controller compares against it). */
+  readonly status?: { readonly attachedAgents: number; readonly agentNames: readonly string[] } | undefined;
+  readonly resourceVersion?: string | undefined;
 }
 
 export interface Agent {
@@ -102,7 +105,16 @@ export function decodeConnector(raw: unknown, defaultNamespace?: string, allowGe
     authType: str(spec.authType),
     authSecretKeyRef: decodeSecretKeyRef(spec.authSecretKeyRef),
     sharedWith: parseSharedWith(md.annotations[ANNOTATION_SHARED_WITH]),
+    status: decodeAttachmentStatus(raw.status),
+    resourceVersion: isObject(raw.metadata) ? str(raw.metadata.resourceVersion) : undefined,
   };
+}
+
+function decodeAttachmentStatus(status: unknown): Connector['status'] {
+  if (!isObject(status)) return undefined;
+  const n = status.attachedAgents;
+  const names = Array.isArray(status.agentNames) ? status.agentNames.filter((x): x is string => typeof x === 'string') : [];
+  return { attachedAgents: typeof n === 'number' && Number.isFinite(n) ? n : 0, agentNames: names };
 }
 
 export function decodeAgent(raw: unknown, defaultNamespace?: string, allowGenerateName = false): Agent {

@@ -15,6 +15,9 @@ export interface Metrics {
   readonly certReloads: Counter<'result'>;
   readonly policyValid: Gauge;
   readonly policyEntries: Gauge;
+  readonly reconciles: Counter<'result'>;
+  readonly queueDepth: Gauge;
+  readonly leader: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -39,5 +42,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     certReloads: new Counter({ name: 'komputer_webhook_certificate_reloads_total', help: 'Serving certificate reloads by result (loaded, rejected).', labelNames: ['result'], registers }),
     policyValid: new Gauge({ name: 'komputer_webhook_policy_config_valid', help: '0 when the policy ConfigMap is invalid (the last good list stays in force).', registers }),
     policyEntries: new Gauge({ name: 'komputer_webhook_policy_entries', help: 'Entries on the known-incompatible list in force.', registers }),
+    reconciles: new Counter({ name: 'komputer_webhook_attachment_reconciles_total', help: 'Connector status reconciles by result (unchanged, written, conflict, gone, error); written = status writes.', labelNames: ['result'], registers }),
+    queueDepth: new Gauge({ name: 'komputer_webhook_attachment_queue_depth', help: 'Connector keys waiting for a reconcile.', registers }),
+    leader: new Gauge({ name: 'komputer_webhook_leader', help: '1 while this replica holds the lease and runs the controller.', registers }),
   };
 }

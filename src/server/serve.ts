@@ -12,6 +12,9 @@ import { loadStateFile, policyTextFromState } from '../cluster/state-file.ts';
 import { watchPolicy } from '../cluster/policy-source.ts';
 import type { Reflector } from '../cluster/reflector.ts';
 import { PolicyHolder, type PolicyStatus } from '../policy/holder.ts';
+import { AttachmentController } from '../attachments/controller.ts';
+import { LeaderElector, LEASE_DEFAULTS } from '../cluster/lease.ts';
+import { apiStatusWriter } from '../cluster/status-writer.ts';
 import type { ClusterStore } from '../cluster/store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createApp, healthRoutes } from './app.ts';
@@ -24,6 +27,8 @@ export interface RunningServer {
   readonly metrics: Metrics;
   readonly store: ClusterStore;
   readonly informers: ClusterInformers | undefined;
+  readonly attachments: AttachmentController | undefined;
+  readonly elector: LeaderElector | undefined;
   /** Graceful stop: drain (readiness false, Connection: close), then close. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -54,6 +59,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   };
   let informers: ClusterInformers | undefined;
   let policyWatch: Reflector<unknown> | undefined;
+  let attachments: AttachmentController | undefined;
+  let elector: LeaderElector | undefined;
   let store: ClusterStore;
   if (config.stateFile) {
     const state = loadStateFile(config.stateFile);
@@ -70,6 +77,27 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     reportPolicy(policy.status);
     policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
     void policyWatch.run();
+    if (config.controller) {
+      const controller = new AttachmentController(store, apiStatusWriter(kc), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
+      informers.listeners.push(controller);
+      attachments = controller;
+      elector = new LeaderElector(
+        kc,
+        { namespace: config.serviceNamespace, name: config.leaseName, identity: config.identity, ...LEASE_DEFAULTS },
+        {
+          onStartedLeading: () => {
+            metrics.leader.set(1);
+            controller.start();
+          },
+          onStoppedLeading: () => {
+            metrics.leader.set(0);
+            void controller.stop();
+          },
+        },
+        logger,
+      );
+      elector.start();
+    }
   }
 
   let draining = false;
@@ -128,6 +156,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger.info({ drainMs }, 'draining: readiness false, connections asked to close');
     await new Promise((r) => setTimeout(r, drainMs));
     certs.stop();
+    await elector?.stop(); // releases the lease: the other replica takes over at once
+    await attachments?.stop();
     const closed = Promise.all([
       new Promise<void>((r) => server.close(() => r())),
       new Promise<void>((r) => metricsServer.close(() => r())),
@@ -140,5 +170,5 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     await closed;
     logger.info('stopped');
   };
-  return { port, metricsPort, metrics, store, informers, stop };
+  return { port, metricsPort, metrics, store, informers, attachments, elector, stop };
 }

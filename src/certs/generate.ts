@@ -21,6 +21,12 @@ export interface CertificateOptions {
   readonly ca?: { readonly cert: string; readonly key: string };
   /** Clock, for tests. */
   readonly now?: Date;
+  /** How far notBefore is set in the past (default 5 minutes); validity counts from it. */
+  readonly backdateMs?: number;
+  /** Validity in milliseconds; overrides validityDays (short-lived certificates for rotation tests). */
+  readonly validityMs?: number;
+  /** CA validity in milliseconds; overrides caValidityDays. */
+  readonly caValidityMs?: number;
 }
 
 export interface GeneratedCertificates {
@@ -55,7 +61,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
     throw new Error('a serving certificate needs at least one DNS name or IP address');
   }
   const now = options.now ?? new Date();
-  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const notBefore = new Date(now.getTime() - (options.backdateMs ?? BACKDATE_MS));
 
   let ca = options.ca;
   if (ca === undefined) {
@@ -64,7 +70,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
       keySize: 2048,
       algorithm: 'sha256',
       notBeforeDate: notBefore,
-      notAfterDate: new Date(notBefore.getTime() + (options.caValidityDays ?? 3650) * DAY_MS),
+      notAfterDate: new Date(notBefore.getTime() + (options.caValidityMs ?? (options.caValidityDays ?? 3650) * DAY_MS)),
       extensions: [
         { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
         { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
@@ -79,7 +85,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
     keySize: 2048,
     algorithm: 'sha256',
     notBeforeDate: notBefore,
-    notAfterDate: new Date(notBefore.getTime() + (options.validityDays ?? 365) * DAY_MS),
+    notAfterDate: new Date(notBefore.getTime() + (options.validityMs ?? (options.validityDays ?? 365) * DAY_MS)),
     ca: { cert: ca.cert, key: ca.key },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },

@@ -3,7 +3,8 @@
 
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
+import { serviceDnsNames } from '../certs/generate.ts';
+import { parseDuration, parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
 import { countsCommand, mutateCommand, reviewCommand, validateCommand } from './commands.ts';
@@ -15,10 +16,20 @@ function fail(message: string): never {
 }
 
 /** Commander's parsed `serve` flags: strings as typed, `controller` false with --no-controller. */
-type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean };
+type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean; caBundleCheck?: boolean };
+
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function certMode(value: string): 'files' | 'self' {
+  if (value !== 'files' && value !== 'self') throw new CliError(`--cert-mode must be files or self, got ${JSON.stringify(value)}`);
+  return value;
+}
 
 async function serve(opts: ServeFlags): Promise<void> {
   const logger = createLogger();
+  const namespace = opts.serviceNamespace ?? process.env.POD_NAMESPACE ?? SERVE_DEFAULTS.serviceNamespace;
   const config: ServeConfig = {
     certDir: opts.certDir ?? SERVE_DEFAULTS.certDir,
     host: opts.host ?? SERVE_DEFAULTS.host,
@@ -27,7 +38,7 @@ async function serve(opts: ServeFlags): Promise<void> {
     metricsPort: parsePort(opts.metricsPort ?? String(SERVE_DEFAULTS.metricsPort), '--metrics-port'),
     kubeconfig: opts.kubeconfig,
     stateFile: opts.state,
-    serviceNamespace: opts.serviceNamespace ?? process.env.POD_NAMESPACE ?? SERVE_DEFAULTS.serviceNamespace,
+    serviceNamespace: namespace,
     maxBodyBytes: parsePositiveInt(opts.maxBodyBytes ?? String(SERVE_DEFAULTS.maxBodyBytes), '--max-body-bytes'),
     certReloadMs: parsePositiveInt(opts.certReloadMs ?? String(SERVE_DEFAULTS.certReloadMs), '--cert-reload-ms'),
     drainMs: Number(opts.drainMs ?? SERVE_DEFAULTS.drainMs),
@@ -37,6 +48,14 @@ async function serve(opts: ServeFlags): Promise<void> {
     controllerQuietMs: Number(opts.controllerQuietMs ?? SERVE_DEFAULTS.controllerQuietMs),
     controllerMaxWaitMs: Number(opts.controllerMaxWaitMs ?? SERVE_DEFAULTS.controllerMaxWaitMs),
     resyncMs: parsePositiveInt(opts.resyncMs ?? String(SERVE_DEFAULTS.resyncMs), '--resync-ms'),
+    certMode: certMode(opts.certMode ?? (opts.state ? 'files' : SERVE_DEFAULTS.certMode)),
+    certSecretName: opts.certSecretName ?? SERVE_DEFAULTS.certSecretName,
+    webhookConfigName: opts.webhookConfigName ?? SERVE_DEFAULTS.webhookConfigName,
+    certDnsNames: opts.certDnsNames ? list(opts.certDnsNames) : serviceDnsNames(opts.serviceName ?? SERVE_DEFAULTS.serviceName, namespace),
+    certIpAddresses: list(opts.certIpAddresses ?? ''),
+    certValidityMs: parseDuration(opts.certValidity ?? '90d', '--cert-validity'),
+    caValidityMs: parseDuration(opts.caValidity ?? '1825d', '--ca-validity'),
+    checkCaBundle: opts.caBundleCheck !== false && !opts.state,
   };
   const running = await startServer(config, logger);
   let stopping = false;
@@ -76,6 +95,15 @@ export function buildProgram(): Command {
     .option('--max-body-bytes <n>', 'largest AdmissionReview body accepted', String(SERVE_DEFAULTS.maxBodyBytes))
     .option('--cert-reload-ms <ms>', 'how often the certificate files are checked for changes', String(SERVE_DEFAULTS.certReloadMs))
     .option('--drain-ms <ms>', 'on SIGTERM, keep serving this long (readiness false) before closing', String(SERVE_DEFAULTS.drainMs))
+    .option('--cert-mode <mode>', 'self: keep a CA and certificate in a Secret, patch the caBundle (leader only); files: read --cert-dir (cert-manager, make certs). Default: self, or files with --state')
+    .option('--cert-secret-name <name>', 'Secret (in the service namespace) holding the self-managed certificates', SERVE_DEFAULTS.certSecretName)
+    .option('--webhook-config-name <name>', "name of this service's Mutating- and ValidatingWebhookConfiguration (caBundle)", SERVE_DEFAULTS.webhookConfigName)
+    .option('--service-name <name>', 'Service name for the certificate DNS names <svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local', SERVE_DEFAULTS.serviceName)
+    .option('--cert-dns-names <list>', 'comma-separated DNS names for the self-managed certificate (overrides --service-name)')
+    .option('--cert-ip-addresses <list>', 'comma-separated IP SANs for the self-managed certificate (e.g. 127.0.0.1 for a local process)')
+    .option('--cert-validity <duration>', 'self-managed serving certificate lifetime; renewed with a third left', '90d')
+    .option('--ca-validity <duration>', 'self-managed CA lifetime; rotated with a third left, the old CA kept in the bundle', '1825d')
+    .option('--no-ca-bundle-check', 'do not require (for readiness) that the served certificate chains to the webhook configurations\' caBundle')
     .option('--no-controller', 'do not run the attachment controller (admission only)')
     .option('--lease-name <name>', 'Lease (in the service namespace) that elects the one replica running the controller', SERVE_DEFAULTS.leaseName)
     .option('--identity <id>', 'this replica in the lease (default: $POD_NAME, else host-pid)')

@@ -23,6 +23,18 @@ export interface ServeConfig {
   readonly controllerQuietMs: number;
   readonly controllerMaxWaitMs: number;
   readonly resyncMs: number;
+  /** `files`: read tls.crt/tls.key from certDir (cert-manager, make certs). `self`: keep a CA and certificate in a Secret. */
+  readonly certMode: 'files' | 'self';
+  readonly certSecretName: string;
+  /** Names of this service's own Mutating/ValidatingWebhookConfigurations (caBundle). */
+  readonly webhookConfigName: string;
+  /** Serving certificate names in self mode (default: the Service DNS names). */
+  readonly certDnsNames: readonly string[];
+  readonly certIpAddresses: readonly string[];
+  readonly certValidityMs: number;
+  readonly caValidityMs: number;
+  /** Readiness requires the served certificate to chain to the webhook configurations' caBundle. */
+  readonly checkCaBundle: boolean;
 }
 
 export const SERVE_DEFAULTS = {
@@ -40,7 +52,21 @@ export const SERVE_DEFAULTS = {
   controllerQuietMs: 1000,
   controllerMaxWaitMs: 10_000,
   resyncMs: 600_000,
+  certMode: 'self',
+  certSecretName: 'komputer-connector-webhook-tls',
+  webhookConfigName: 'komputer-connector-webhook',
+  serviceName: 'komputer-connector-webhook',
+  certValidityMs: 90 * 24 * 3600_000,
+  caValidityMs: 5 * 365 * 24 * 3600_000,
+  checkCaBundle: true,
 } as const;
+
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new Error(`${flag} must be a duration like 90d, 12h, 30m, 45s or 500ms, got ${JSON.stringify(value)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
 
 export function parsePort(value: string, flag: string): number {
   const n = Number(value);

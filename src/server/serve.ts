@@ -19,7 +19,10 @@ import type { ClusterStore } from '../cluster/store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createApp, healthRoutes } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { CertWatcher, secureContextOptions } from './tls.ts';
+import { CertWatcher, checkPair, secureContextOptions, type CertPair } from './tls.ts';
+import { chainsTo } from '../certs/bundle.ts';
+import { SelfManagedCertificates } from '../certs/manager.ts';
+import { WebhookConfigs } from '../certs/webhook-configs.ts';
 
 export interface RunningServer {
   readonly port: number;
@@ -29,6 +32,7 @@ export interface RunningServer {
   readonly informers: ClusterInformers | undefined;
   readonly attachments: AttachmentController | undefined;
   readonly elector: LeaderElector | undefined;
+  readonly certificates: SelfManagedCertificates | undefined;
   /** Graceful stop: drain (readiness false, Connection: close), then close. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -50,6 +54,40 @@ function listen(server: HttpServer | HttpsServer, host: string, port: number): P
   });
 }
 
+/** Readiness of the served certificate against the caBundle the API server holds. */
+class BundleCheck {
+  ok: boolean | undefined;
+  reason = 'caBundle not checked yet';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly webhooks: WebhookConfigs;
+  private readonly served: () => CertPair | undefined;
+  constructor(webhooks: WebhookConfigs, served: () => CertPair | undefined) {
+    this.webhooks = webhooks;
+    this.served = served;
+  }
+  async check(): Promise<void> {
+    const pair = this.served();
+    const read = await this.webhooks.bundles();
+    if (!read.ok) [this.ok, this.reason] = [false, read.reason];
+    else if (!pair) [this.ok, this.reason] = [false, 'no serving certificate'];
+    else if (read.bundles.length === 0) [this.ok, this.reason] = [false, 'the webhook configurations have no webhooks'];
+    else if (!read.bundles.every((b) => chainsTo(pair.cert, b))) [this.ok, this.reason] = [false, 'the served certificate does not chain to the caBundle of the webhook configurations'];
+    else [this.ok, this.reason] = [true, ''];
+  }
+  start(intervalMs: number): void {
+    const tick = (): void => {
+      void this.check().finally(() => {
+        this.timer = setTimeout(tick, intervalMs);
+        this.timer.unref();
+      });
+    };
+    tick();
+  }
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
 export async function startServer(config: ServeConfig, logger: Logger): Promise<RunningServer> {
   const metrics = createMetrics();
   const policy = new PolicyHolder();
@@ -57,6 +95,56 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     metrics.policyValid.set(s.valid ? 1 : 0);
     metrics.policyEntries.set(policy.current.length);
   };
+  const kc = config.stateFile ? undefined : loadKubeConfig(config.kubeconfig);
+  if (config.certMode === 'self' && !kc) throw new Error('--cert-mode self needs the API server (it keeps the certificates in a Secret); use --cert-mode files with --state');
+
+  // --- TLS: one place swaps the serving pair, whatever its source.
+  let draining = false;
+  let pair: CertPair | undefined;
+  let server: HttpsServer | undefined;
+  const setPair = (next: CertPair): void => {
+    pair = next;
+    metrics.certNotAfter.set({ source: 'serving' }, Math.floor(next.notAfter.getTime() / 1000));
+    metrics.certReloads.inc({ result: 'loaded' });
+    server?.setSecureContext(secureContextOptions(next));
+    logger.info({ notAfter: next.notAfter.toISOString(), fingerprint: next.fingerprint }, 'serving certificate loaded');
+  };
+  let files: CertWatcher | undefined;
+  let selfManaged: SelfManagedCertificates | undefined;
+  const webhooks = kc ? new WebhookConfigs(kc, { mutating: config.webhookConfigName, validating: config.webhookConfigName }) : undefined;
+  if (config.certMode === 'files') {
+    files = new CertWatcher(config.certDir, {
+      onLoad: setPair,
+      onError: (err) => {
+        metrics.certReloads.inc({ result: 'rejected' });
+        logger.error({ err: err.message }, 'serving certificate not (re)loaded; the last good one stays in force');
+      },
+    });
+    if (!files.check()) throw new Error(`no usable certificate in ${config.certDir} (expected tls.crt and tls.key)`);
+  } else {
+    selfManaged = new SelfManagedCertificates(
+      kc!,
+      webhooks!,
+      {
+        namespace: config.serviceNamespace,
+        secretName: config.certSecretName,
+        pollMs: config.certReloadMs,
+        policy: { dnsNames: config.certDnsNames, ipAddresses: config.certIpAddresses, certValidityMs: config.certValidityMs, caValidityMs: config.caValidityMs, renewFraction: 1 / 3 },
+      },
+      logger,
+      (m) => {
+        try {
+          setPair(checkPair(m.cert, m.key, 'Secret tls.crt', 'Secret tls.key'));
+        } catch (e) {
+          metrics.certReloads.inc({ result: 'rejected' });
+          logger.error({ err: e instanceof Error ? e.message : String(e) }, 'certificate Secret holds an unusable pair; the last good one stays in force');
+        }
+      },
+    );
+  }
+  const bundleCheck = webhooks && config.checkCaBundle ? new BundleCheck(webhooks, () => pair) : undefined;
+
+  // --- cluster view and policy
   let informers: ClusterInformers | undefined;
   let policyWatch: Reflector<unknown> | undefined;
   let attachments: AttachmentController | undefined;
@@ -70,28 +158,33 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     reportPolicy(status);
     logger.info({ stateFile: config.stateFile, ...store.sizes() }, 'serving from a state file, not the API server');
   } else {
-    const kc = loadKubeConfig(config.kubeconfig);
-    informers = new ClusterInformers(kc, logger);
+    informers = new ClusterInformers(kc!, logger);
     store = informers.store;
-    informers.start();
     reportPolicy(policy.status);
-    policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
-    void policyWatch.run();
+    policyWatch = watchPolicy(kc!, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
     if (config.controller) {
-      const controller = new AttachmentController(store, apiStatusWriter(kc), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
-      informers.listeners.push(controller);
-      attachments = controller;
+      attachments = new AttachmentController(store, apiStatusWriter(kc!), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
+      informers.listeners.push(attachments);
+    }
+    informers.start();
+    void policyWatch.run();
+    if (attachments || selfManaged) {
+      // One leader runs the controller and writes certificates: never two writers.
+      const a = attachments;
+      const c = selfManaged;
       elector = new LeaderElector(
-        kc,
+        kc!,
         { namespace: config.serviceNamespace, name: config.leaseName, identity: config.identity, ...LEASE_DEFAULTS },
         {
           onStartedLeading: () => {
             metrics.leader.set(1);
-            controller.start();
+            a?.start();
+            c?.setLeading(true);
           },
           onStoppedLeading: () => {
             metrics.leader.set(0);
-            void controller.stop();
+            c?.setLeading(false);
+            void a?.stop();
           },
         },
         logger,
@@ -99,49 +192,24 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       elector.start();
     }
   }
-
-  let draining = false;
-  const certs = new CertWatcher(config.certDir, {
-    onLoad: (pair) => {
-      metrics.certNotAfter.set({ source: 'serving' }, Math.floor(pair.notAfter.getTime() / 1000));
-      metrics.certReloads.inc({ result: 'loaded' });
-      httpsServer?.setSecureContext(secureContextOptions(pair));
-      logger.info({ notAfter: pair.notAfter.toISOString(), fingerprint: pair.fingerprint }, 'serving certificate loaded');
-    },
-    onError: (err) => {
-      metrics.certReloads.inc({ result: 'rejected' });
-      logger.error({ err: err.message }, 'serving certificate not (re)loaded; the last good one stays in force');
-    },
-  });
-  let httpsServer: HttpsServer | undefined = undefined;
-  if (!certs.check()) throw new Error(`no usable certificate in ${config.certDir} (expected tls.crt and tls.key)`);
+  selfManaged?.start();
 
   const readiness = (): { ready: boolean; reasons: string[] } => {
     const reasons: string[] = [];
     if (draining) reasons.push('shutting down');
-    if (!certs.pair) reasons.push('no serving certificate');
+    if (!pair) reasons.push('no serving certificate');
     const unsynced = informers?.unsynced() ?? [];
     if (policyWatch && !policyWatch.synced) unsynced.push('policy ConfigMap');
     if (unsynced.length > 0) reasons.push(`caches not synced: ${unsynced.join(', ')}`);
+    if (bundleCheck && bundleCheck.ok !== true) reasons.push(bundleCheck.reason);
     return { ready: reasons.length === 0, reasons };
   };
 
-  const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
-  const server = createHttpsServer({ ...secureContextOptions(certs.pair!) }, app);
-  httpsServer = server;
-  // The API server keeps connections alive and reuses them: outlive its idle timeout so it
-  // never sends on a socket we are closing; bound headers and bodies against slow clients.
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
-  const port = await listen(server, config.host, config.port);
-  certs.start(config.certReloadMs);
-
+  // --- servers
   const metricsApp = express();
   metricsApp.disable('x-powered-by');
   metricsApp.get('/metrics', async (_req, res) => {
-    const s = store.sizes();
-    for (const [kind, n] of Object.entries(s)) metrics.cacheObjects.set({ kind }, n);
+    for (const [kind, n] of Object.entries(store.sizes())) metrics.cacheObjects.set({ kind }, n);
     const unsynced = new Set(informers?.unsynced() ?? []);
     for (const kind of ['namespaces', 'connectors', 'agents']) metrics.cacheSynced.set({ kind }, unsynced.has(kind) ? 0 : 1);
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -149,26 +217,41 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   healthRoutes(metricsApp, readiness);
   const metricsServer = createHttpServer(metricsApp);
   const metricsPort = await listen(metricsServer, config.metricsHost, config.metricsPort);
-  logger.info({ port, metricsPort, certDir: config.certDir, source: config.stateFile ? 'state-file' : 'api-server' }, 'komputer-connector-webhook serving');
+
+  if (!pair) {
+    // Self mode: the leader creates the certificate; until then only the metrics port (with
+    // /readyz saying why) is up.
+    logger.info('waiting for the serving certificate');
+    while (!pair) await new Promise((r) => setTimeout(r, 100));
+  }
+  const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
+  const https = createHttpsServer({ ...secureContextOptions(pair) }, app);
+  server = https;
+  // The API server keeps connections alive and reuses them: outlive its idle timeout so it
+  // never sends on a socket we are closing; bound headers and bodies against slow clients.
+  https.keepAliveTimeout = 120_000;
+  https.headersTimeout = 10_000;
+  https.requestTimeout = 15_000;
+  const port = await listen(https, config.host, config.port);
+  files?.start(config.certReloadMs);
+  bundleCheck?.start(config.certReloadMs);
+  logger.info({ port, metricsPort, certMode: config.certMode, source: config.stateFile ? 'state-file' : 'api-server' }, 'komputer-connector-webhook serving');
 
   const stop = async (drainMs = config.drainMs): Promise<void> => {
     draining = true;
     logger.info({ drainMs }, 'draining: readiness false, connections asked to close');
     await new Promise((r) => setTimeout(r, drainMs));
-    certs.stop();
-    await elector?.stop(); // releases the lease: the other replica takes over at once
-    await attachments?.stop();
-    const closed = Promise.all([
-      new Promise<void>((r) => server.close(() => r())),
-      new Promise<void>((r) => metricsServer.close(() => r())),
-      informers?.stop(),
-    ]);
-    policyWatch?.stop();
+    files?.stop();
+    bundleCheck?.stop();
+    await elector?.stop(); // releases the lease: another replica takes over at once
+    await Promise.all([attachments?.stop(), selfManaged?.stop()]);
+    const closed = Promise.all([new Promise<void>((r) => https.close(() => r())), new Promise<void>((r) => metricsServer.close(() => r())), informers?.stop()]);
     // Idle keep-alive sockets would otherwise hold close() open until they time out.
-    server.closeIdleConnections();
+    https.closeIdleConnections();
     metricsServer.closeIdleConnections();
+    policyWatch?.stop();
     await closed;
     logger.info('stopped');
   };
-  return { port, metricsPort, metrics, store, informers, attachments, elector, stop };
+  return { port, metricsPort, metrics, store, informers, attachments, elector, certificates: selfManaged, stop };
 }

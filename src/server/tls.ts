@@ -19,8 +19,11 @@ export const TLS_OPTIONS = { minVersion: 'TLSv1.2' as const };
 
 /** Reads and checks a certificate/key pair; throws with a one-line reason. */
 export function readPair(certFile: string, keyFile: string): CertPair {
-  const cert = readFileSync(certFile, 'utf8');
-  const key = readFileSync(keyFile, 'utf8');
+  return checkPair(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'), certFile, keyFile);
+}
+
+/** Checks that a PEM certificate and key belong together. */
+export function checkPair(cert: string, key: string, certFile = 'certificate', keyFile = 'key'): CertPair {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);

@@ -15,12 +15,20 @@ export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:--mod=mod}"
 
-stamp_value=$(cat go.mod go.sum | sha256sum | cut -c1-16)
+stamp_value=$(cat go.mod go.sum build.sh | sha256sum | cut -c1-16)
 stamp_file="$bin/.controlplane-stamp"
-have_all=true
-for b in kube-apiserver kubectl etcd; do [ -x "$bin/$b" ] || have_all=false; done
-if $have_all && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ]; then
+# Built binaries are also kept per pin outside the work tree, so a fresh clone on the same
+# machine (CI) links them instead of rebuilding.
+cache="${KOMPUTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/komputer-connector-webhook}/controlplane/$stamp_value"
+complete() { for b in kube-apiserver kubectl etcd; do [ -x "$1/$b" ] || return 1; done; }
+if complete "$bin" && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ]; then
   echo "control plane: up to date in $bin ($K8S_VERSION)"
+  exit 0
+fi
+if complete "$cache"; then
+  for b in kube-apiserver kubectl etcd; do ln -sf "$cache/$b" "$bin/$b"; done
+  echo "$stamp_value" > "$stamp_file"
+  echo "control plane: linked cached binaries from $cache ($K8S_VERSION)"
   exit 0
 fi
 
@@ -41,4 +49,5 @@ for target in "kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver" "kubectl:k8s
   step "built $name in $(( $(date +%s) - t0 ))s"
 done
 echo "$stamp_value" > "$stamp_file"
+mkdir -p "$cache" && for b in kube-apiserver kubectl etcd; do cp "$bin/$b" "$cache/$b.tmp" && mv "$cache/$b.tmp" "$cache/$b"; done
 step "done in $(( $(date +%s) - start ))s: $(ls "$bin" | tr '\n' ' ')"

@@ -29,6 +29,11 @@ export async function startTestServer(certs: TestCerts, stateFile: string, overr
     kubeconfig: undefined,
     stateFile,
     drainMs: 0,
+    identity: 'test',
+    certMode: 'files',
+    certDnsNames: [],
+    certIpAddresses: [],
+    checkCaBundle: false,
     ...overrides,
   };
   const server = await startServer(config, createLogger({ destination: logs }));

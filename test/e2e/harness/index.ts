@@ -1,0 +1,201 @@
+// The e2e fixture: one real control plane with the platform's CRDs and the project's
+// manifests installed, and the service running as a child process under its own service
+// account. Each test file (its own process under `node --test`) starts one:
+//
+//   import { after, before, test } from 'node:test';
+//   import { startEnvironment, stopEnvironment, type Environment } from './harness/index.ts';
+//   let env: Environment;
+//   before(async () => { env = await startEnvironment(); });
+//   after(stopEnvironment);
+//
+// Logs of the last run are copied to .e2e/logs/<name>/ (git-ignored) when it stops;
+// E2E_KEEP=1 keeps the whole temp dir instead of removing it.
+
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { generateCertificates, type GeneratedCertificates } from '../../../src/certs/generate.ts';
+import { startControlPlane, type ControlPlane } from './controlplane.ts';
+import {
+  FIELD_MANAGER,
+  SERVICE_ACCOUNT,
+  SERVICE_NAMESPACE,
+  applyYaml,
+  installCrds,
+  installManifests,
+  toYaml,
+  writeServiceAccountKubeconfig,
+} from './install.ts';
+import { kubectl, type KubectlOptions, type KubectlResult } from './kubectl.ts';
+import { elapsed, log } from './log.ts';
+import { logsRoot } from './paths.ts';
+import { freePort } from './ports.ts';
+import { setShutdownHandler } from './process.ts';
+import { createWebhookService, waitForWebhookCalls, type WebhookService } from './webhook.ts';
+
+export { SERVICE_ACCOUNT, SERVICE_NAMESPACE, FIELD_MANAGER } from './install.ts';
+export { kubectl, warningsOf, KubectlError, type KubectlResult, type KubectlOptions } from './kubectl.ts';
+export type { ControlPlane } from './controlplane.ts';
+export type { WebhookService } from './webhook.ts';
+
+export const INJECTION_LABEL = 'komputer.ai/connector-injection';
+
+export interface EnvironmentOptions {
+  /** Start the service and wait for the canary (default true). */
+  readonly service?: boolean;
+  /** Extra flags for `serve`. */
+  readonly serviceArgs?: readonly string[];
+  /** Extra environment for the service. */
+  readonly serviceEnv?: NodeJS.ProcessEnv;
+  /** Name of the log folder under .e2e/logs (default: the test file's name). */
+  readonly name?: string;
+}
+
+export interface Timings {
+  /** etcd + kube-apiserver until /readyz. */
+  readonly controlPlaneMs: number;
+  readonly installMs: number;
+  /** Service start until /readyz, plus the canary. */
+  readonly serviceMs: number;
+  readonly totalMs: number;
+}
+
+export interface Environment {
+  readonly controlPlane: ControlPlane;
+  /** Admin kubeconfig (system:masters). */
+  readonly kubeconfig: string;
+  /** Kubeconfig of the service's ServiceAccount (what the service runs with). */
+  readonly serviceKubeconfig: string;
+  /** The webhook's serving certificate and its CA (the webhooks' caBundle). */
+  readonly certs: GeneratedCertificates;
+  /** The service; undefined when started with `service: false`. */
+  readonly service: WebhookService | undefined;
+  readonly serviceNamespace: string;
+  readonly serviceAccount: string;
+  readonly timings: Timings;
+  /** Runs the built kubectl as admin. */
+  kubectl(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
+  /** Server-side apply (as admin) of YAML text or objects. */
+  apply(manifests: string | object | readonly object[]): Promise<string>;
+  /**
+   * Creates (applies) a namespace with a default ServiceAccount (no controller-manager runs
+   * here to make one). `enabled` sets komputer.ai/connector-injection=enabled.
+   */
+  createNamespace(name: string, options?: { enabled?: boolean; labels?: Record<string, string> }): Promise<void>;
+}
+
+let current: Promise<Environment> | undefined;
+let stopCurrent: ((keep: boolean) => Promise<void>) | undefined;
+
+/** Starts the environment once per process; later calls return the same one. */
+export function startEnvironment(options: EnvironmentOptions = {}): Promise<Environment> {
+  // Ctrl-C / SIGTERM: stop in order and keep the logs (the children are stopped regardless).
+  setShutdownHandler(stopEnvironment);
+  current ??= start(options).catch((error: unknown) => {
+    current = undefined;
+    throw error;
+  });
+  return current;
+}
+
+/** Stops the service, the API server and etcd, keeps the logs, removes the temp dir. */
+export async function stopEnvironment(): Promise<void> {
+  const pending = current;
+  current = undefined;
+  if (pending === undefined) return;
+  try {
+    await pending;
+  } catch {
+    return; // start failed and cleaned up after itself
+  }
+  await stopCurrent?.(process.env['E2E_KEEP'] === '1');
+  stopCurrent = undefined;
+}
+
+async function start(options: EnvironmentOptions): Promise<Environment> {
+  const started = Date.now();
+  const name = options.name ?? path.basename(process.argv[1] ?? 'e2e').replace(/\.(test\.)?ts$/, '');
+  // Certificates first: they do not depend on the cluster.
+  const certsPromise = generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], caCommonName: 'komputer-e2e-webhook-ca' });
+  const controlPlane = await startControlPlane();
+  let service: WebhookService | undefined;
+  const stop = async (keep: boolean): Promise<void> => {
+    await service?.stop();
+    await saveLogs(controlPlane, name);
+    await controlPlane.stop({ keepDir: keep });
+  };
+  try {
+    const certs = await certsPromise;
+    const [port, metricsPort] = [await freePort(), await freePort()];
+
+    const installStarted = Date.now();
+    await installCrds(controlPlane);
+    await installManifests(controlPlane, { port, caCert: certs.caCert });
+    const serviceKubeconfig = await writeServiceAccountKubeconfig(controlPlane);
+    const installMs = Date.now() - installStarted;
+
+    const serviceStarted = Date.now();
+    if (options.service !== false) {
+      service = await createWebhookService({
+        port,
+        metricsPort,
+        certs,
+        kubeconfig: serviceKubeconfig,
+        dir: controlPlane.dir,
+        extraArgs: options.serviceArgs ?? [],
+        env: options.serviceEnv ?? {},
+      });
+      await service.start();
+      await waitForWebhookCalls(controlPlane, { service });
+    }
+    const serviceMs = Date.now() - serviceStarted;
+
+    const admin = controlPlane.kubeconfig;
+    const env: Environment = {
+      controlPlane,
+      kubeconfig: admin,
+      serviceKubeconfig,
+      certs,
+      service,
+      serviceNamespace: SERVICE_NAMESPACE,
+      serviceAccount: SERVICE_ACCOUNT,
+      timings: { controlPlaneMs: controlPlane.startupMs, installMs, serviceMs, totalMs: Date.now() - started },
+      kubectl: (args, kubectlOptions) => kubectl(admin, args, kubectlOptions),
+      apply: (manifests) =>
+        applyYaml(controlPlane, typeof manifests === 'string' ? manifests : toYaml((Array.isArray(manifests) ? manifests : [manifests]) as Record<string, unknown>[])),
+      async createNamespace(namespace, nsOptions = {}) {
+        const labels: Record<string, string> = { ...nsOptions.labels };
+        if (nsOptions.enabled === true) labels[INJECTION_LABEL] = 'enabled';
+        await applyYaml(
+          controlPlane,
+          toYaml([
+            { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } },
+            { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace } },
+          ]),
+        );
+      },
+    };
+    stopCurrent = stop;
+    log(
+      `environment ready in ${elapsed(started)} (control plane ${(env.timings.controlPlaneMs / 1000).toFixed(1)}s, ` +
+        `install ${(installMs / 1000).toFixed(1)}s, service ${(serviceMs / 1000).toFixed(1)}s); KUBECONFIG=${admin}`,
+    );
+    return env;
+  } catch (error) {
+    await stop(false).catch((stopError: unknown) => log(`clean-up after failed start failed: ${String(stopError)}`));
+    throw error;
+  }
+}
+
+async function saveLogs(controlPlane: ControlPlane, name: string): Promise<void> {
+  const target = path.join(logsRoot, name);
+  try {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    for (const file of ['etcd.log', 'kube-apiserver.log', 'webhook.log', 'manifests.yaml']) {
+      await copyFile(path.join(controlPlane.dir, file), path.join(target, file)).catch(() => undefined);
+    }
+    log(`logs kept in ${path.relative(process.cwd(), target) || target}`);
+  } catch (error) {
+    log(`could not keep logs in ${target}: ${String(error)}`);
+  }
+}

@@ -225,7 +225,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     while (!pair) await new Promise((r) => setTimeout(r, 100));
   }
   const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
-  const https = createHttpsServer({ ...secureContextOptions(pair) }, app);
+  // connectionsCheckingInterval: how often request/header timeouts are enforced (default 30 s).
+  const https = createHttpsServer({ ...secureContextOptions(pair), connectionsCheckingInterval: 1000 }, app);
   server = https;
   // The API server keeps connections alive and reuses them: outlive its idle timeout so it
   // never sends on a socket we are closing; bound headers and bodies against slow clients.

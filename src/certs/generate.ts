@@ -27,6 +27,8 @@ export interface CertificateOptions {
   readonly validityMs?: number;
   /** CA validity in milliseconds; overrides caValidityDays. */
   readonly caValidityMs?: number;
+  /** Also allow the certificate for TLS client authentication (mutual TLS tests). */
+  readonly clientAuth?: boolean;
 }
 
 export interface GeneratedCertificates {
@@ -90,7 +92,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'extKeyUsage', serverAuth: true, ...(options.clientAuth ? { clientAuth: true } : {}) },
       {
         name: 'subjectAltName',
         altNames: [

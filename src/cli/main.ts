@@ -56,6 +56,7 @@ async function serve(opts: ServeFlags): Promise<void> {
     certValidityMs: parseDuration(opts.certValidity ?? '90d', '--cert-validity'),
     caValidityMs: parseDuration(opts.caValidity ?? '1825d', '--ca-validity'),
     checkCaBundle: opts.caBundleCheck !== false && !opts.state,
+    clientCaFile: opts.clientCaFile,
   };
   const running = await startServer(config, logger);
   let stopping = false;
@@ -104,6 +105,7 @@ export function buildProgram(): Command {
     .option('--cert-validity <duration>', 'self-managed serving certificate lifetime; renewed with a third left', '90d')
     .option('--ca-validity <duration>', 'self-managed CA lifetime; rotated with a third left, the old CA kept in the bundle', '1825d')
     .option('--no-ca-bundle-check', 'do not require (for readiness) that the served certificate chains to the webhook configurations\' caBundle')
+    .option('--client-ca-file <file>', 'mutual TLS: require client certificates signed by this CA (the API server\'s admission client certificate)')
     .option('--no-controller', 'do not run the attachment controller (admission only)')
     .option('--lease-name <name>', 'Lease (in the service namespace) that elects the one replica running the controller', SERVE_DEFAULTS.leaseName)
     .option('--identity <id>', 'this replica in the lease (default: $POD_NAME, else host-pid)')

@@ -35,6 +35,8 @@ export interface ServeConfig {
   readonly caValidityMs: number;
   /** Readiness requires the served certificate to chain to the webhook configurations' caBundle. */
   readonly checkCaBundle: boolean;
+  /** Mutual TLS: verify client certificates (the API server's) against this CA file. */
+  readonly clientCaFile: string | undefined;
 }
 
 export const SERVE_DEFAULTS = {

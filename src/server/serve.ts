@@ -3,6 +3,7 @@
 
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -99,6 +100,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   if (config.certMode === 'self' && !kc) throw new Error('--cert-mode self needs the API server (it keeps the certificates in a Secret); use --cert-mode files with --state');
 
   // --- TLS: one place swaps the serving pair, whatever its source.
+  const clientCa = (): string | undefined => (config.clientCaFile ? readFileSync(config.clientCaFile, 'utf8') : undefined);
+  clientCa(); // fail at start, not at the first reload, when the file is unreadable
   let draining = false;
   let pair: CertPair | undefined;
   let server: HttpsServer | undefined;
@@ -106,7 +109,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     pair = next;
     metrics.certNotAfter.set({ source: 'serving' }, Math.floor(next.notAfter.getTime() / 1000));
     metrics.certReloads.inc({ result: 'loaded' });
-    server?.setSecureContext(secureContextOptions(next));
+    server?.setSecureContext(secureContextOptions(next, clientCa()));
     logger.info({ notAfter: next.notAfter.toISOString(), fingerprint: next.fingerprint }, 'serving certificate loaded');
   };
   let files: CertWatcher | undefined;
@@ -226,7 +229,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   }
   const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
   // connectionsCheckingInterval: how often request/header timeouts are enforced (default 30 s).
-  const https = createHttpsServer({ ...secureContextOptions(pair), connectionsCheckingInterval: 1000 }, app);
+  const mtls = config.clientCaFile ? { requestCert: true, rejectUnauthorized: true } : {};
+  const https = createHttpsServer({ ...secureContextOptions(pair, clientCa()), ...mtls, connectionsCheckingInterval: 1000 }, app);
   server = https;
   // The API server keeps connections alive and reuses them: outlive its idle timeout so it
   // never sends on a socket we are closing; bound headers and bodies against slow clients.

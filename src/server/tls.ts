@@ -40,8 +40,9 @@ export function checkPair(cert: string, key: string, certFile = 'certificate', k
   return { cert, key, notAfter: new Date(x509.validTo), fingerprint: x509.fingerprint256 };
 }
 
-export function secureContextOptions(pair: CertPair): SecureContextOptions {
-  return { cert: pair.cert, key: pair.key, ...TLS_OPTIONS };
+/** `clientCa`: when set, clients must present a certificate it signed (mutual TLS). */
+export function secureContextOptions(pair: CertPair, clientCa?: string): SecureContextOptions {
+  return { cert: pair.cert, key: pair.key, ...TLS_OPTIONS, ...(clientCa ? { ca: clientCa } : {}) };
 }
 
 export interface CertWatcherEvents {

@@ -34,6 +34,7 @@ export async function startTestServer(certs: TestCerts, stateFile: string, overr
     certDnsNames: [],
     certIpAddresses: [],
     checkCaBundle: false,
+    clientCaFile: undefined,
     ...overrides,
   };
   const server = await startServer(config, createLogger({ destination: logs }));

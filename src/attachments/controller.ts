@@ -56,6 +56,8 @@ export class AttachmentController implements StoreListener {
   private readonly options: ControllerOptions;
   /** For tests and the bench: completed reconcile passes. */
   passes = 0;
+  /** Called after each reconcile pass (the Secret mirror follows the same changes). */
+  onPass: (() => void) | undefined;
 
   constructor(store: ClusterStore, writer: StatusWriter, logger: Logger, metrics?: ControllerMetrics, options: Partial<ControllerOptions> = {}) {
     this.store = store;
@@ -150,6 +152,7 @@ export class AttachmentController implements StoreListener {
     this.running = this.reconcileAll(keys).finally(() => {
       this.running = undefined;
       this.passes++;
+      this.onPass?.();
       if (this.pending.size > 0) this.schedule();
     });
   }

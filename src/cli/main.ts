@@ -16,7 +16,7 @@ function fail(message: string): never {
 }
 
 /** Commander's parsed `serve` flags: strings as typed, `controller` false with --no-controller. */
-type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean; caBundleCheck?: boolean };
+type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean; caBundleCheck?: boolean; mirrorSharedSecrets?: boolean };
 
 function list(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -57,6 +57,7 @@ async function serve(opts: ServeFlags): Promise<void> {
     caValidityMs: parseDuration(opts.caValidity ?? '1825d', '--ca-validity'),
     checkCaBundle: opts.caBundleCheck !== false && !opts.state,
     clientCaFile: opts.clientCaFile,
+    mirrorSharedSecrets: opts.mirrorSharedSecrets === true,
   };
   const running = await startServer(config, logger);
   let stopping = false;
@@ -106,6 +107,7 @@ export function buildProgram(): Command {
     .option('--ca-validity <duration>', 'self-managed CA lifetime; rotated with a third left, the old CA kept in the bundle', '1825d')
     .option('--no-ca-bundle-check', 'do not require (for readiness) that the served certificate chains to the webhook configurations\' caBundle')
     .option('--client-ca-file <file>', 'mutual TLS: require client certificates signed by this CA (the API server\'s admission client certificate)')
+    .option('--mirror-shared-secrets', 'opt-in: keep <secret>-from-<ns> copies of shared connectors\' Secrets in the namespaces that use them (needs manifests/components/secret-mirroring)')
     .option('--no-controller', 'do not run the attachment controller (admission only)')
     .option('--lease-name <name>', 'Lease (in the service namespace) that elects the one replica running the controller', SERVE_DEFAULTS.leaseName)
     .option('--identity <id>', 'this replica in the lease (default: $POD_NAME, else host-pid)')

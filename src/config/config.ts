@@ -37,6 +37,8 @@ export interface ServeConfig {
   readonly checkCaBundle: boolean;
   /** Mutual TLS: verify client certificates (the API server's) against this CA file. */
   readonly clientCaFile: string | undefined;
+  /** Opt-in: keep `<secret>-from-<ns>` mirrors of shared connectors' Secrets (extra RBAC). */
+  readonly mirrorSharedSecrets: boolean;
 }
 
 export const SERVE_DEFAULTS = {

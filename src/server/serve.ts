@@ -16,6 +16,8 @@ import { PolicyHolder, type PolicyStatus } from '../policy/holder.ts';
 import { AttachmentController } from '../attachments/controller.ts';
 import { LeaderElector, LEASE_DEFAULTS } from '../cluster/lease.ts';
 import { apiStatusWriter } from '../cluster/status-writer.ts';
+import { SecretMirror } from '../cluster/secret-mirror.ts';
+import { desiredMirrors } from '../attachments/mirrors.ts';
 import type { ClusterStore } from '../cluster/store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createApp, healthRoutes } from './app.ts';
@@ -53,6 +55,50 @@ function listen(server: HttpServer | HttpsServer, host: string, port: number): P
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** Runs the Secret mirror after controller passes (debounced) and periodically, while leading. */
+function mirrorRunner(mirror: SecretMirror, store: ClusterStore, controller: AttachmentController, resyncMs: number, logger: Logger): { start(): void; stop(): void } {
+  let active = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    if (!active) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const r = await mirror.reconcile(desiredMirrors(store.agents.values(), store));
+      if (r.created + r.updated + r.deleted > 0) logger.info(r, 'secret mirrors reconciled');
+    } catch (e) {
+      logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'secret mirroring failed; will retry');
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        void run();
+      }
+    }
+  };
+  const schedule = (ms: number): void => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void run().finally(() => active && schedule(resyncMs)), ms);
+    timer.unref();
+  };
+  controller.onPass = () => active && schedule(200);
+  return {
+    start() {
+      active = true;
+      schedule(0);
+    },
+    stop() {
+      active = false;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 /** Readiness of the served certificate against the caBundle the API server holds. */
@@ -169,6 +215,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       attachments = new AttachmentController(store, apiStatusWriter(kc!), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
       informers.listeners.push(attachments);
     }
+    let mirrorLoop: { start(): void; stop(): void } | undefined;
+    if (attachments && config.mirrorSharedSecrets) mirrorLoop = mirrorRunner(new SecretMirror(kc!, logger), store, attachments, config.resyncMs, logger);
     informers.start();
     void policyWatch.run();
     if (attachments || selfManaged) {
@@ -183,10 +231,12 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
             metrics.leader.set(1);
             a?.start();
             c?.setLeading(true);
+            mirrorLoop?.start();
           },
           onStoppedLeading: () => {
             metrics.leader.set(0);
             c?.setLeading(false);
+            mirrorLoop?.stop();
             void a?.stop();
           },
         },

@@ -219,3 +219,15 @@ describe('AttachmentController', () => {
     await controller.stop();
   });
 });
+
+describe('desiredMirrors', () => {
+  test('only listed namespaces with an agent using the connector get a mirror', async () => {
+    const { desiredMirrors } = await import('../../src/attachments/mirrors.ts');
+    const store = new ClusterStore();
+    store.putConnector({ ...connector('platform', 'gh', ['team-a', 'team-b']), authSecretKeyRef: { name: 'gh-token', key: 'token' } });
+    store.putConnector({ ...connector('platform', 'open', ['*']), authSecretKeyRef: undefined });
+    const agents = [agent('team-a', 'x', ['platform/gh', 'platform/open']), agent('team-c', 'y', ['platform/gh']), agent('platform', 'z', ['gh']), agent('team-a', 'w', ['platform/gh'])];
+    const got = [...desiredMirrors(agents, store).values()];
+    assert.deepEqual(got, [{ targetNamespace: 'team-a', name: 'gh-token-from-platform', sourceNamespace: 'platform', sourceSecret: 'gh-token', connector: 'gh' }]);
+  });
+});

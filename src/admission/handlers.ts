@@ -3,7 +3,7 @@
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
 import { injectPod } from '../injection/inject.ts';
-import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject } from '../model/objects.ts';
+import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
 import type { PolicyList } from '../policy/incompatible.ts';
 import { evaluateConnector, type Verdict } from '../policy/verdict.ts';
@@ -14,12 +14,16 @@ export interface AdmissionContext {
   readonly view: ClusterView;
   /** The known-incompatible list in force. */
   readonly policy: () => PolicyList;
+  /** Watch caches only: resolves true once the namespace's cached object changes (false on timeout). */
+  readonly awaitNamespaceChange?: (name: string, timeoutMs: number) => Promise<boolean>;
 }
 
 export interface Decision {
   readonly response: AdmissionResponse;
   /** Why the object was left alone or refused, for the log line. */
   readonly reason?: string;
+  /** The cache said this namespace is not enabled although the API server sent the pod. */
+  readonly staleNamespace?: string;
 }
 
 /** A request that decodes but cannot be acted on (HTTP 400 with this reason). */
@@ -51,6 +55,7 @@ export const mutatePod: Handler = (req, ctx) => {
   const outcome = injectPod(req.object, namespace, ctx.view);
   const response = patched(req.uid, outcome.patch, outcome.warnings);
   const reason = outcome.skipped ?? (outcome.patch.length === 0 ? 'already injected' : undefined);
+  if (outcome.namespaceNotEnabled) return { response, reason: reason!, staleNamespace: namespace };
   return reason === undefined ? { response } : { response, reason };
 };
 
@@ -67,19 +72,43 @@ function decodeOrBadRequest<T>(decode: () => T): T {
   }
 }
 
-/** Connectors and agents, CREATE and UPDATE; DELETE is never blocked. */
+/**
+ * An UPDATE that leaves the judged fields as they were cannot make anything worse: its
+ * denial becomes a warning, so removing a finalizer, editing labels or annotations, or
+ * sharing a connector admitted before the policy changed is never blocked.
+ */
+function unlessUnchanged(v: Verdict, unchanged: boolean): Verdict {
+  if (v.allowed || !unchanged) return v;
+  return { allowed: true, warnings: [`this object would be refused if created now (the update is allowed because it leaves the judged fields unchanged): ${v.message ?? ''}`, ...v.warnings] };
+}
+
+function beingDeleted(obj: JsonObject): boolean {
+  return isObject(obj.metadata) && typeof obj.metadata.deletionTimestamp === 'string';
+}
+
+function sameConnectorSpec(a: Connector, b: Connector): boolean {
+  return a.url === b.url && (a.authType ?? '') === (b.authType ?? '') && a.authSecretKeyRef?.name === b.authSecretKeyRef?.name && a.authSecretKeyRef?.key === b.authSecretKeyRef?.key;
+}
+
+/** Connectors and agents, CREATE and UPDATE; DELETE (and finishing one) is never blocked. */
 export const validateKomputer: Handler = (req, ctx) => {
   if (req.kind.group !== GROUP || (req.kind.kind !== CONNECTOR_KIND && req.kind.kind !== AGENT_KIND)) return unexpectedKind(req, PATHS.validate);
   if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return { response: allowed(req.uid), reason: `operation ${req.operation} is not validated` };
   if (!req.object) throw new BadRequest(`request.object is missing for a ${req.operation}`);
   const object = req.object;
+  // Finalizer removal on an object being deleted arrives as an UPDATE.
+  if (req.operation === 'UPDATE' && beingDeleted(object)) return { response: allowed(req.uid), reason: 'object is being deleted' };
+  const oldObject = req.operation === 'UPDATE' ? req.oldObject : undefined;
   if (req.kind.kind === CONNECTOR_KIND) {
     const connector = decodeOrBadRequest(() => decodeConnector(object, req.namespace || undefined, true));
-    const old = req.operation === 'UPDATE' && req.oldObject ? decodeOrBadRequest(() => decodeConnector(req.oldObject, req.namespace || undefined, true)) : undefined;
-    return verdictResponse(req.uid, evaluateConnector(connector, ctx.policy(), old, { attachedAgents: attachedAgentsOf(req.oldObject) }));
+    const old = oldObject ? decodeOrBadRequest(() => decodeConnector(oldObject, req.namespace || undefined, true)) : undefined;
+    const verdict = evaluateConnector(connector, ctx.policy(), old, { attachedAgents: attachedAgentsOf(oldObject) });
+    return verdictResponse(req.uid, unlessUnchanged(verdict, old !== undefined && sameConnectorSpec(old, connector)));
   }
   const agent = decodeOrBadRequest(() => decodeAgent(object, req.namespace || undefined, true));
-  return verdictResponse(req.uid, evaluateAgent(agent, ctx.view));
+  const old = oldObject ? decodeOrBadRequest(() => decodeAgent(oldObject, req.namespace || undefined, true)) : undefined;
+  const unchanged = old !== undefined && old.connectors.length === agent.connectors.length && old.connectors.every((c, i) => c === agent.connectors[i]);
+  return verdictResponse(req.uid, unlessUnchanged(evaluateAgent(agent, ctx.view), unchanged));
 };
 
 export const PATHS = {
@@ -118,4 +147,20 @@ export function processReview(body: unknown, ctx: AdmissionContext, pick: (req: 
     const decision = { response: denied(request.uid, 'internal error in komputer-connector-webhook (see its log)', [], 500), reason: 'internal error' };
     return { ok: true, body: review(decision.response), request, decision, error };
   }
+}
+
+/** How long a request waits for the namespace cache when it disagrees with the API server. */
+export const NAMESPACE_CACHE_WAIT_MS = 2000;
+
+/**
+ * processReview, plus one bounded wait: the API server only sends pods from namespaces its
+ * namespaceSelector enables, so when the cache says "not enabled" it is most likely a few
+ * milliseconds behind a label just set. Wait for the cached namespace to change (no API
+ * call) and decide again; after the bound, the cache's answer stands.
+ */
+export async function processReviewAwaitingCache(body: unknown, ctx: AdmissionContext, pick: (req: AdmissionRequest) => Handler): Promise<ReviewOutcome> {
+  const first = processReview(body, ctx, pick);
+  const ns = first.ok ? first.decision.staleNamespace : undefined;
+  if (!ns || !ctx.awaitNamespaceChange) return first;
+  return (await ctx.awaitNamespaceChange(ns, NAMESPACE_CACHE_WAIT_MS)) ? processReview(body, ctx, pick) : first;
 }

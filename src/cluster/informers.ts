@@ -85,7 +85,13 @@ export class ClusterInformers {
     const s = this.store;
     const l = this.listeners;
     this.reflectors.push(
-      new Reflector(kc, namespaceSource(kc, pageSize), mapSink(s.namespaces, (n) => n.name), logger, options) as Reflector<unknown>,
+      new Reflector(
+        kc,
+        namespaceSource(kc, pageSize),
+        mapSink(s.namespaces, (n) => n.name, { replaced: () => s.namespaceChanged(), changed: (_p, _n, _ns, name) => s.namespaceChanged(name) }),
+        logger,
+        options,
+      ) as Reflector<unknown>,
       new Reflector(
         kc,
         customSource(kc, 'connector', CONNECTOR_PLURAL, (raw) => decodeConnector(raw), pageSize),

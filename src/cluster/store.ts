@@ -30,6 +30,36 @@ export class ClusterStore implements ClusterView {
 
   putNamespace(ns: NamespaceInfo): void {
     this.namespaces.set(ns.name, ns);
+    this.namespaceChanged(ns.name);
+  }
+
+  private readonly namespaceWaiters = new Map<string, Set<() => void>>();
+
+  /** Wakes requests waiting for this namespace (or all, for a relist). */
+  namespaceChanged(name?: string): void {
+    const names = name === undefined ? [...this.namespaceWaiters.keys()] : [name];
+    for (const n of names) {
+      const waiters = this.namespaceWaiters.get(n);
+      this.namespaceWaiters.delete(n);
+      waiters?.forEach((wake) => wake());
+    }
+  }
+
+  /** Resolves true when the cached namespace changes, false after `timeoutMs`. */
+  awaitNamespaceChange(name: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let set = this.namespaceWaiters.get(name);
+      if (!set) this.namespaceWaiters.set(name, (set = new Set()));
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        set.delete(wake);
+        resolve(false);
+      }, timeoutMs);
+      set.add(wake);
+    });
   }
 
   putConnector(c: Connector): void {

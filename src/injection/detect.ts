@@ -20,7 +20,7 @@ export type Detection =
   /** Not an agent pod: pass unchanged, nothing to say. */
   | { kind: 'not-agent' }
   /** An agent pod we will not touch; `reason` is logged, and shown as a warning when `warn`. */
-  | { kind: 'skip'; reason: string; warn: boolean }
+  | { kind: 'skip'; reason: string; warn: boolean; namespaceNotEnabled?: boolean }
   | { kind: 'inject'; containers: AgentContainer[]; warnings: string[] };
 
 function stringRecord(value: unknown): Record<string, unknown> {
@@ -38,7 +38,7 @@ export function detectAgentPod(pod: JsonObject, namespace: string, ns: Namespace
   if (typeof squad !== 'string') return { kind: 'not-agent' };
 
   if (!isInjectionEnabled(ns)) {
-    return { kind: 'skip', reason: `namespace ${namespace} is not enabled (${LABEL_INJECTION}=${INJECTION_ENABLED} is missing)`, warn: true };
+    return { kind: 'skip', reason: `namespace ${namespace} is not enabled (${LABEL_INJECTION}=${INJECTION_ENABLED} is missing)`, warn: true, namespaceNotEnabled: true };
   }
   const annotations = stringRecord(metadata.annotations);
   if (annotations[ANNOTATION_INJECT] === 'false') {

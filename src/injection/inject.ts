@@ -30,6 +30,8 @@ export interface InjectionOutcome {
   readonly warnings: string[];
   /** Set when the pod was left alone as a whole, with the reason. */
   readonly skipped?: string;
+  /** The view says the namespace is not enabled (the API server, which called us, may know better). */
+  readonly namespaceNotEnabled?: boolean;
   readonly containers: ContainerSummary[];
 }
 
@@ -110,7 +112,8 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
   const detection = detectAgentPod(pod, namespace, view.namespace(namespace));
   if (detection.kind === 'not-agent') return { patch: [], warnings: [], skipped: 'not an agent pod', containers: [] };
   if (detection.kind === 'skip') {
-    return { patch: [], warnings: detection.warn ? [`connectors not injected: ${detection.reason}`] : [], skipped: detection.reason, containers: [] };
+    const warnings = detection.warn ? [`connectors not injected: ${detection.reason}`] : [];
+    return { patch: [], warnings, skipped: detection.reason, containers: [], ...(detection.namespaceNotEnabled ? { namespaceNotEnabled: true } : {}) };
   }
 
   const containers = (pod.spec as JsonObject).containers as unknown[];
@@ -135,7 +138,7 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
       continue;
     }
     patch.push(...ops);
-    for (const s of skipped) warnings.push(`connector ${s.ref} not injected into agent ${agentName}: ${s.reason}`);
+    for (const s of skipped) warnings.push(s.kind === 'manager' ? `agent ${agentName}: ${s.reason}` : `connector ${s.ref} not injected into agent ${agentName}: ${s.reason}`);
     for (const a of kept) if (!injectedRefs.includes(a.ref)) injectedRefs.push(a.ref);
     summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped });
   }

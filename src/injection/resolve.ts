@@ -10,6 +10,8 @@ import { mirroredSecretName, tokenEnvName, type Attachment } from './names.ts';
 export interface Skip {
   readonly ref: string;
   readonly reason: string;
+  /** A skipped inheritance rather than a skipped connector. */
+  readonly kind?: 'manager';
 }
 
 export interface Resolution {
@@ -40,7 +42,7 @@ export function connectorRefs(agent: Agent, view: ClusterView, skipped: Skip[]):
     if (manager) {
       for (const ref of manager.connectors) refs.push({ ref, namespace: manager.namespace });
     } else {
-      skipped.push({ ref: `officeManager ${agent.officeManager}`, reason: `office manager agent ${agent.namespace}/${agent.officeManager} not found, its connectors are not inherited` });
+      skipped.push({ ref: `spec.officeManager ${agent.officeManager}`, reason: `office manager agent ${agent.namespace}/${agent.officeManager} not found, its connectors are not inherited`, kind: 'manager' });
     }
   }
   return refs;

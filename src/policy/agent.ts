@@ -43,8 +43,7 @@ export function evaluateAgent(agent: Agent, view: ClusterView): Verdict {
 
   // Warnings for the well-formed rest, so one apply shows every problem.
   const { skipped } = resolveConnectors({ ...agent, connectors: valid }, view);
-  // resolveConnectors reports a missing manager under the pseudo-ref `officeManager <name>`.
-  const lines = skipped.map((s) => clip(s.ref.startsWith('officeManager ') ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
+  const lines = skipped.map((s) => clip(s.kind === 'manager' ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
   const warnings = lines.length > MAX_WARNINGS ? [...lines.slice(0, MAX_WARNINGS - 1), `and ${lines.length - MAX_WARNINGS + 1} more connector problems`] : lines;
 
   if (invalid.length > 0) {

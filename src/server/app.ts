@@ -3,7 +3,7 @@
 // records one log line and the metrics.
 
 import express, { type Express, type Request, type Response } from 'express';
-import { processReview, ROUTES, type AdmissionContext, type Handler, type ReviewOutcome } from '../admission/handlers.ts';
+import { processReviewAwaitingCache, ROUTES, type AdmissionContext, type Handler, type ReviewOutcome } from '../admission/handlers.ts';
 import { verdictOf } from '../admission/review.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isJsonContentType, parseJson, readBody } from './body.ts';
@@ -56,7 +56,7 @@ export function createApp(options: AppOptions): Express {
       const body = await readBody(req, maxBodyBytes);
       const start = process.hrtime.bigint();
       const parsed = body.ok ? parseJson(body.text) : body;
-      const outcome: ReviewOutcome = parsed.ok ? processReview(parsed.value, context, pick) : { ok: false, reason: parsed.reason };
+      const outcome: ReviewOutcome = parsed.ok ? await processReviewAwaitingCache(parsed.value, context, pick) : { ok: false, reason: parsed.reason };
       if (!outcome.ok) {
         metrics.badRequests.inc({ path });
         logger.warn({ path, uid: outcome.request?.uid, reason: outcome.reason }, 'rejected: not a usable AdmissionReview');

@@ -277,7 +277,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger.info('waiting for the serving certificate');
     while (!pair) await new Promise((r) => setTimeout(r, 100));
   }
-  const app = createApp({ context: { view: store, policy: () => policy.current }, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
+  const context = informers ? { view: store, policy: () => policy.current, awaitNamespaceChange: (name: string, ms: number) => store.awaitNamespaceChange(name, ms) } : { view: store, policy: () => policy.current };
+  const app = createApp({ context, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
   // connectionsCheckingInterval: how often request/header timeouts are enforced (default 30 s).
   const mtls = config.clientCaFile ? { requestCert: true, rejectUnauthorized: true } : {};
   const https = createHttpsServer({ ...secureContextOptions(pair, clientCa()), ...mtls, connectionsCheckingInterval: 1000 }, app);

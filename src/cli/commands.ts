@@ -33,6 +33,16 @@ export function loadCliState(stateFile: string | undefined): { view: ClusterStor
   return { view: state.store, policy: holder.current };
 }
 
+/** The objects in a YAML/JSON file; unusable input becomes a one-line CliError. */
+function readObjectsFile(path: string, what: string): JsonObject[] {
+  try {
+    return parseObjects(readText(path, what), path);
+  } catch (e) {
+    if (e instanceof StateError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 /** `review`: one AdmissionReview on stdin -> the response the server would give, on stdout. */
 export async function reviewCommand(opts: { state?: string }): Promise<string> {
   const { view, policy } = loadCliState(opts.state);
@@ -74,13 +84,7 @@ export function summarize(r: MutateResult): string {
 export function mutateCommand(opts: { file?: string; state?: string; namespace?: string }): { yaml: string; summary: string } {
   if (!opts.file) throw new CliError('-f POD.yaml is required');
   const { view } = loadCliState(opts.state);
-  let objects: JsonObject[];
-  try {
-    objects = parseObjects(readText(opts.file, 'pod file'), opts.file);
-  } catch (e) {
-    if (e instanceof StateError) throw new CliError(e.message);
-    throw e;
-  }
+  const objects = readObjectsFile(opts.file, 'pod file');
   const pod = objects[0];
   if (objects.length !== 1 || !pod || pod.kind !== 'Pod') throw new CliError(`${opts.file} must hold exactly one Pod`);
   const md = pod.metadata as { namespace?: unknown } | undefined;
@@ -96,13 +100,7 @@ export function mutateCommand(opts: { file?: string; state?: string; namespace?:
 export function validateCommand(opts: { file?: string; state?: string }): { report: string; denied: boolean } {
   if (!opts.file) throw new CliError('-f FILE is required');
   const { view, policy } = opts.state ? loadCliState(opts.state) : { view: new ClusterStore(), policy: BUILTIN_POLICY };
-  let objects: JsonObject[];
-  try {
-    objects = parseObjects(readText(opts.file, 'file'), opts.file);
-  } catch (e) {
-    if (e instanceof StateError) throw new CliError(e.message);
-    throw e;
-  }
+  const objects = readObjectsFile(opts.file, 'file');
   const judged = objects.filter((o) => o.kind === CONNECTOR_KIND || o.kind === AGENT_KIND);
   if (judged.length === 0) throw new CliError(`${opts.file} holds no ${CONNECTOR_KIND} or ${AGENT_KIND}`);
   const lines: string[] = [];

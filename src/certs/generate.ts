@@ -21,7 +21,7 @@ export interface CertificateOptions {
   readonly ca?: { readonly cert: string; readonly key: string };
   /** Clock, for tests. */
   readonly now?: Date;
-  /** How far notBefore is set in the past (default 5 minutes); validity counts from it. */
+  /** How far notBefore is set in the past (default 5 minutes), for clock skew; validity counts from now. */
   readonly backdateMs?: number;
   /** Validity in milliseconds; overrides validityDays (short-lived certificates for rotation tests). */
   readonly validityMs?: number;
@@ -72,7 +72,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
       keySize: 2048,
       algorithm: 'sha256',
       notBeforeDate: notBefore,
-      notAfterDate: new Date(notBefore.getTime() + (options.caValidityMs ?? (options.caValidityDays ?? 3650) * DAY_MS)),
+      notAfterDate: new Date(now.getTime() + (options.caValidityMs ?? (options.caValidityDays ?? 3650) * DAY_MS)),
       extensions: [
         { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
         { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
@@ -87,7 +87,7 @@ export async function generateCertificates(options: CertificateOptions): Promise
     keySize: 2048,
     algorithm: 'sha256',
     notBeforeDate: notBefore,
-    notAfterDate: new Date(notBefore.getTime() + (options.validityMs ?? (options.validityDays ?? 365) * DAY_MS)),
+    notAfterDate: new Date(now.getTime() + (options.validityMs ?? (options.validityDays ?? 365) * DAY_MS)),
     ca: { cert: ca.cert, key: ca.key },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },

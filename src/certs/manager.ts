@@ -123,7 +123,10 @@ export class SelfManagedCertificates {
 
   private async issue(ca?: { cert: string; key: string }) {
     const p = this.options.policy;
-    return generateCertificates({ dnsNames: p.dnsNames, ipAddresses: p.ipAddresses, validityMs: p.certValidityMs, caValidityMs: p.caValidityMs, backdateMs: 60_000, ...(ca ? { ca } : {}) });
+    // Backdated a little for clock skew, never by a large share of a short lifetime (the
+    // renewal point is a fraction of notBefore..notAfter).
+    const backdateMs = Math.min(60_000, p.certValidityMs / 10);
+    return generateCertificates({ dnsNames: p.dnsNames, ipAddresses: p.ipAddresses, validityMs: p.certValidityMs, caValidityMs: p.caValidityMs, backdateMs, ...(ca ? { ca } : {}) });
   }
 
   private async execute(plan: Plan, m: CertMaterial | undefined): Promise<CertMaterial> {

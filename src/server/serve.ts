@@ -251,6 +251,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     const reasons: string[] = [];
     if (draining) reasons.push('shutting down');
     if (!pair) reasons.push('no serving certificate');
+    else if (pair.notAfter.getTime() <= Date.now()) reasons.push(`the served certificate expired at ${pair.notAfter.toISOString()}`);
     const unsynced = informers?.unsynced() ?? [];
     if (policyWatch && !policyWatch.synced) unsynced.push('policy ConfigMap');
     if (unsynced.length > 0) reasons.push(`caches not synced: ${unsynced.join(', ')}`);

@@ -37,7 +37,12 @@ export function checkPair(cert: string, key: string, certFile = 'certificate', k
     throw new Error(`${keyFile} is not a PEM private key`);
   }
   if (!ok) throw new Error(`${keyFile} does not match ${certFile}`);
-  return { cert, key, notAfter: new Date(x509.validTo), fingerprint: x509.fingerprint256 };
+  const notAfter = new Date(x509.validTo);
+  const now = Date.now();
+  // An expired or not-yet-valid certificate fails every handshake: keep the last good one.
+  if (notAfter.getTime() <= now) throw new Error(`${certFile} expired at ${notAfter.toISOString()}`);
+  if (new Date(x509.validFrom).getTime() > now + 60_000) throw new Error(`${certFile} is not valid before ${new Date(x509.validFrom).toISOString()}`);
+  return { cert, key, notAfter, fingerprint: x509.fingerprint256 };
 }
 
 /** `clientCa`: when set, clients must present a certificate it signed (mutual TLS). */

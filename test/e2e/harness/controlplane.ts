@@ -17,7 +17,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { elapsed, log } from './log.ts';
 import { bin, binDir, repoRoot } from './paths.ts';
 import { freePort } from './ports.ts';
-import { onExitCleanup, removeTree, startProcess, type ManagedProcess } from './process.ts';
+import { onExitCleanup, removeTree, startProcess, type ExitStatus, type ManagedProcess } from './process.ts';
 
 export interface ControlPlane {
   /** Private temp dir (mode 0700) holding data, certificates, keys and logs. */
@@ -39,6 +39,26 @@ export interface ControlPlane {
   stop(options?: { keepDir?: boolean }): Promise<void>;
   /** Last lines of both processes' output. */
   tails(lines?: number): string;
+  /**
+   * Fault injection: stops kube-apiserver (SIGTERM, or SIGKILL for a crash) while etcd and
+   * everything else keep running. `apiserver` is the stopped process until startApiServer().
+   */
+  stopApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<ExitStatus>;
+  /**
+   * Starts kube-apiserver again with the same flags, port, certificates and etcd (plus
+   * `extraArgs` for this run only, e.g. `--watch-cache=false`) and waits for /readyz.
+   * Returns how long that took (ms). Its output is appended to the same log file.
+   */
+  startApiServer(options?: { extraArgs?: readonly string[]; readyTimeoutMs?: number }): Promise<number>;
+  /** stopApiServer, `downMs` of outage, startApiServer. */
+  restartApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number; extraArgs?: readonly string[] }): Promise<ApiServerRestart>;
+}
+
+export interface ApiServerRestart {
+  /** From the stop request until /readyz answered 200 again. */
+  readonly outageMs: number;
+  /** From spawning the new process until /readyz answered 200. */
+  readonly startMs: number;
 }
 
 export interface ControlPlaneOptions {
@@ -200,7 +220,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       processes,
     });
 
-    apiserver = startProcess({
+    const spawnApiServer = (extraArgs: readonly string[] = []): ManagedProcess => startProcess({
       name: 'kube-apiserver',
       command: bin('kube-apiserver'),
       logFile: path.join(dir, 'kube-apiserver.log'),
@@ -224,8 +244,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         // nothing here needs the `kubernetes` Service's endpoints.
         '--endpoint-reconciler-type=none',
         ...(options.apiserverArgs ?? []),
+        ...extraArgs,
       ],
     });
+    apiserver = spawnApiServer();
     processes.push(apiserver);
 
     await waitUntil('kube-apiserver /readyz', () => probeHttp(`${server}/readyz`, { ca: certs.caCert, token: adminToken }), {
@@ -242,7 +264,26 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       user: 'admin',
     });
     const etcdProcess = etcd;
-    const apiserverProcess = apiserver;
+    // Replaced by startApiServer() (fault tests restart the API server).
+    let apiserverProcess = apiserver;
+    const stopApiServer = async (stopOptions: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<ExitStatus> => {
+      if (stopOptions.signal === 'SIGKILL') {
+        apiserverProcess.killSync('SIGKILL');
+        return apiserverProcess.exited;
+      }
+      return apiserverProcess.stop();
+    };
+    const startApiServer = async (startOptions: { extraArgs?: readonly string[]; readyTimeoutMs?: number } = {}): Promise<number> => {
+      if (apiserverProcess.isRunning) throw new Error('kube-apiserver is still running: stopApiServer() first');
+      const t0 = Date.now();
+      const next = spawnApiServer(startOptions.extraArgs ?? []);
+      apiserverProcess = next;
+      await waitUntil('kube-apiserver /readyz (restarted)', () => probeHttp(`${server}/readyz`, { ca: certs.caCert, token: adminToken }), {
+        deadline: t0 + (startOptions.readyTimeoutMs ?? 60_000),
+        processes: [etcdProcess, next],
+      });
+      return Date.now() - t0;
+    };
     return {
       dir,
       server,
@@ -251,8 +292,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeconfig,
       etcdUrl,
       etcd: etcdProcess,
-      apiserver: apiserverProcess,
+      get apiserver() {
+        return apiserverProcess;
+      },
       startupMs,
+      stopApiServer,
+      startApiServer,
+      async restartApiServer(restartOptions = {}) {
+        const t0 = Date.now();
+        await stopApiServer(restartOptions.signal === undefined ? {} : { signal: restartOptions.signal });
+        if ((restartOptions.downMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, restartOptions.downMs));
+        const startMs = await startApiServer(restartOptions.extraArgs === undefined ? {} : { extraArgs: restartOptions.extraArgs });
+        return { outageMs: Date.now() - t0, startMs };
+      },
       async stop(stopOptions = {}) {
         const t0 = Date.now();
         await apiserverProcess.stop();

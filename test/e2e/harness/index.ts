@@ -48,6 +48,24 @@ export interface EnvironmentOptions {
   readonly serviceEnv?: NodeJS.ProcessEnv;
   /** Name of the log folder under .e2e/logs (default: the test file's name). */
   readonly name?: string;
+  /**
+   * How the harness checks the service's readiness: `tls` (default, /readyz over HTTPS
+   * verified with the harness CA) or `metrics` (/readyz on the metrics port; for a service
+   * that serves a certificate of its own CA, e.g. `--cert-mode self`).
+   */
+  readonly serviceReadyProbe?: 'tls' | 'metrics';
+}
+
+export interface ExtraServiceOptions {
+  /** Short name: log file `webhook-<name>.log`, working dir `<temp dir>/<name>`. */
+  readonly name: string;
+  /** HTTPS port (default: a free one; pass the main service's port to take its place). */
+  readonly port?: number;
+  /** Metrics port (default: a free one). */
+  readonly metricsPort?: number;
+  readonly serviceArgs?: readonly string[];
+  readonly serviceEnv?: NodeJS.ProcessEnv;
+  readonly readyProbe?: 'tls' | 'metrics';
 }
 
 export interface Timings {
@@ -81,6 +99,12 @@ export interface Environment {
    * here to make one). `enabled` sets komputer.ai/connector-injection=enabled.
    */
   createNamespace(name: string, options?: { enabled?: boolean; labels?: Record<string, string> }): Promise<void>;
+  /**
+   * Another instance of the service (e.g. a second replica with its own --identity), with
+   * the same service account and certificates, not started yet. Stopped with the
+   * environment; its log is kept as webhook-<name>.log.
+   */
+  createService(options: ExtraServiceOptions): Promise<WebhookService>;
 }
 
 let current: Promise<Environment> | undefined;
@@ -118,9 +142,11 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
   const certsPromise = generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], caCommonName: 'komputer-e2e-webhook-ca' });
   const controlPlane = await startControlPlane();
   let service: WebhookService | undefined;
+  const extras: { name: string; service: WebhookService }[] = [];
   const stop = async (keep: boolean): Promise<void> => {
+    for (const extra of extras) await extra.service.stop();
     await service?.stop();
-    await saveLogs(controlPlane, name);
+    await saveLogs(controlPlane, name, extras.map((e) => ({ from: e.service.logFile, to: `webhook-${e.name}.log` })));
     await controlPlane.stop({ keepDir: keep });
   };
   try {
@@ -143,6 +169,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
         dir: controlPlane.dir,
         extraArgs: options.serviceArgs ?? [],
         env: options.serviceEnv ?? {},
+        ...(options.serviceReadyProbe === undefined ? {} : { readyProbe: options.serviceReadyProbe }),
       });
       await service.start();
       await waitForWebhookCalls(controlPlane, { service });
@@ -173,6 +200,24 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
           ]),
         );
       },
+      async createService(extra) {
+        if (!/^[a-z0-9-]+$/.test(extra.name) || extras.some((e) => e.name === extra.name)) throw new Error(`bad or duplicate service name ${JSON.stringify(extra.name)}`);
+        const dir = path.join(controlPlane.dir, extra.name);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        const created = await createWebhookService({
+          name: `webhook-${extra.name}`,
+          port: extra.port ?? (await freePort()),
+          metricsPort: extra.metricsPort ?? (await freePort()),
+          certs,
+          kubeconfig: serviceKubeconfig,
+          dir,
+          extraArgs: extra.serviceArgs ?? [],
+          env: extra.serviceEnv ?? {},
+          ...(extra.readyProbe === undefined ? {} : { readyProbe: extra.readyProbe }),
+        });
+        extras.push({ name: extra.name, service: created });
+        return created;
+      },
     };
     stopCurrent = stop;
     log(
@@ -186,7 +231,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
   }
 }
 
-async function saveLogs(controlPlane: ControlPlane, name: string): Promise<void> {
+async function saveLogs(controlPlane: ControlPlane, name: string, more: readonly { from: string; to: string }[] = []): Promise<void> {
   const target = path.join(logsRoot, name);
   try {
     await rm(target, { recursive: true, force: true });
@@ -194,6 +239,7 @@ async function saveLogs(controlPlane: ControlPlane, name: string): Promise<void>
     for (const file of ['etcd.log', 'kube-apiserver.log', 'webhook.log', 'manifests.yaml']) {
       await copyFile(path.join(controlPlane.dir, file), path.join(target, file)).catch(() => undefined);
     }
+    for (const { from, to } of more) await copyFile(from, path.join(target, to)).catch(() => undefined);
     log(`logs kept in ${path.relative(process.cwd(), target) || target}`);
   } catch (error) {
     log(`could not keep logs in ${target}: ${String(error)}`);

@@ -3,6 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import type { GeneratedCertificates } from '../../../src/certs/generate.ts';
@@ -11,7 +12,7 @@ import { FIELD_MANAGER, SERVICE_NAMESPACE, applyYaml, toYaml } from './install.t
 import { kubectl, warningsOf } from './kubectl.ts';
 import { elapsed, log } from './log.ts';
 import { repoRoot, serviceEntryPoint } from './paths.ts';
-import { startProcess, type ManagedProcess } from './process.ts';
+import { startProcess, type ExitStatus, type ManagedProcess } from './process.ts';
 
 /** The Node the project pins (node_modules/.bin/node, what `npx node` runs). */
 export const projectNode = path.join(repoRoot, 'node_modules', '.bin', 'node');
@@ -30,6 +31,14 @@ export interface WebhookServiceOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Budget for /readyz (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /**
+   * How start() checks readiness: `tls` (default) GETs https://127.0.0.1:<port>/readyz
+   * verifying against the harness CA; `metrics` GETs /readyz on the plain-HTTP metrics port
+   * (for a service serving a certificate of its own CA, e.g. --cert-mode self).
+   */
+  readonly readyProbe?: 'tls' | 'metrics';
+  /** Name in logs (default `webhook`), e.g. for a second replica. */
+  readonly name?: string;
 }
 
 export interface WebhookService {
@@ -46,8 +55,25 @@ export interface WebhookService {
   start(): Promise<void>;
   /** SIGTERM, then SIGKILL after the grace period. */
   stop(): Promise<void>;
+  /** Sends `signal` (e.g. SIGKILL: a crash) and waits until the process has exited. */
+  kill(signal: NodeJS.Signals): Promise<ExitStatus | undefined>;
   /** Last lines of the service's output. */
   tail(lines?: number): string;
+}
+
+/** GET over plain HTTP (the metrics port). */
+export function httpGet(url: string, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** GET over HTTPS, verifying the server against `ca`. */
@@ -118,9 +144,9 @@ export async function createWebhookService(options: WebhookServiceOptions): Prom
       runs++;
       const started = Date.now();
       const shown = args.map((a) => (a.startsWith(`${repoRoot}${path.sep}`) ? path.relative(repoRoot, a) : a));
-      log(`starting the service (run ${runs}): node ${shown.join(' ')}`);
+      log(`starting the ${options.name ?? 'service'} (run ${runs}): node ${shown.join(' ')}`);
       const child = startProcess({
-        name: 'webhook',
+        name: options.name ?? 'webhook',
         command: projectNode,
         args,
         cwd: repoRoot,
@@ -136,10 +162,13 @@ export async function createWebhookService(options: WebhookServiceOptions): Prom
       current = child;
       try {
         await waitUntil(
-          `service ${url}/readyz`,
+          options.readyProbe === 'metrics' ? `service http://127.0.0.1:${options.metricsPort}/readyz` : `service ${url}/readyz`,
           async () => {
             try {
-              const answer = await httpsGet(`${url}/readyz`, options.certs.caCert);
+              const answer =
+                options.readyProbe === 'metrics'
+                  ? await httpGet(`http://127.0.0.1:${options.metricsPort}/readyz`)
+                  : await httpsGet(`${url}/readyz`, options.certs.caCert);
               return { ok: answer.status === 200, detail: `HTTP ${answer.status}: ${answer.body.slice(0, 300)}` };
             } catch (error) {
               return { ok: false, detail: error instanceof Error ? error.message : String(error) };
@@ -154,11 +183,18 @@ export async function createWebhookService(options: WebhookServiceOptions): Prom
         }
         throw error;
       }
-      log(`service ready in ${elapsed(started)} (pid ${child.pid})`);
+      log(`${options.name ?? 'service'} ready in ${elapsed(started)} (pid ${child.pid})`);
     },
     async stop() {
       if (current === undefined) return;
       await current.stop();
+    },
+    async kill(signal) {
+      const child = current;
+      if (child === undefined || !child.isRunning) return child?.status;
+      log(`sending ${signal} to the ${options.name ?? 'service'} (pid ${child.pid})`);
+      child.killSync(signal);
+      return child.exited;
     },
     tail(lines = 40) {
       return current?.tail(lines) ?? '(never started)';

@@ -2,7 +2,7 @@
 // ClusterStore, for the CLI and `serve --state`. Errors are one line, naming the document.
 
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { Composer, Parser } from 'yaml';
 import { AGENT_KIND, CONNECTOR_KIND, POLICY_CONFIGMAP_NAME } from '../config/names.ts';
 import { POLICY_CONFIGMAP_KEY } from '../policy/incompatible.ts';
 import { decodeAgent, decodeConnector, decodeNamespace, DecodeError, isObject, type JsonObject } from '../model/objects.ts';
@@ -21,31 +21,54 @@ export interface LoadedState {
 /** Parses YAML or JSON text into the top-level objects it holds, flattening `List`s. */
 export function parseObjects(text: string, source: string): JsonObject[] {
   const out: JsonObject[] = [];
-  // JSON is YAML; the yaml parser also reports JSON syntax errors with a position.
-  const docs = parseAllDocuments(text, { uniqueKeys: false });
-  const list = Array.isArray(docs) ? docs : [docs];
-  list.forEach((doc, i) => {
-    const err = doc.errors[0];
-    if (err) throw new StateError(`${source}: document ${i + 1} is not valid YAML/JSON: ${err.message.split('\n')[0]}`);
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  forEachObject(text, source, (obj) => out.push(obj));
+  return out;
+}
+
+/**
+ * Calls `visit` for every top-level object, one document at a time, so a state file with
+ * 100,000 objects never holds more than one parsed document beside the decoded records.
+ * JSON (a single object or List) goes through JSON.parse, which is far cheaper than YAML.
+ */
+export function forEachObject(text: string, source: string, visit: (obj: JsonObject) => void): void {
+  const emit = (value: unknown, i: number): void => {
     if (value === null || value === undefined) return;
     if (!isObject(value)) throw new StateError(`${source}: document ${i + 1} is not an object`);
     if (Array.isArray(value.items) && typeof value.kind === 'string' && value.kind.endsWith('List')) {
       value.items.forEach((item: unknown, j: number) => {
         if (!isObject(item)) throw new StateError(`${source}: document ${i + 1} item ${j + 1} is not an object`);
-        out.push(item);
+        visit(item);
       });
     } else {
-      out.push(value);
+      visit(value);
     }
-  });
-  return out;
+  };
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined; // not one JSON document (e.g. JSON documents separated by ---): YAML below
+    }
+    if (value !== undefined) {
+      emit(value, 0);
+      return;
+    }
+  }
+  let i = 0;
+  for (const doc of new Composer({ uniqueKeys: false }).compose(new Parser().parse(text), true)) {
+    const err = doc.errors[0];
+    if (err) throw new StateError(`${source}: document ${i + 1} is not valid YAML/JSON: ${err.message.split('\n')[0]}`);
+    emit(doc.toJS({ maxAliasCount: 100 }), i);
+    i++;
+  }
 }
 
 export function loadState(text: string, source: string): LoadedState {
   const store = new ClusterStore();
   const others: JsonObject[] = [];
-  for (const obj of parseObjects(text, source)) {
+  forEachObject(text, source, (obj) => {
     try {
       switch (obj.kind) {
         case 'Namespace':
@@ -65,7 +88,7 @@ export function loadState(text: string, source: string): LoadedState {
       if (e instanceof DecodeError) throw new StateError(`${source}: ${e.message}`);
       throw e;
     }
-  }
+  });
   return { store, others };
 }
 

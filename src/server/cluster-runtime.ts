@@ -1,0 +1,225 @@
+// Everything that talks to the API server, wired together: watch caches, the policy
+// ConfigMap watch, leader election, the attachment controller, self-managed certificates,
+// the caBundle readiness check and the opt-in Secret mirror. Loaded only when serving from
+// the API server: @kubernetes/client-node alone costs about 60 MB of memory, which a
+// state-file server (benchmarks, demos, air-gapped trials) does not need.
+
+import { KubeConfig } from '@kubernetes/client-node';
+import type { ServeConfig } from '../config/config.ts';
+import { ClusterInformers } from '../cluster/informers.ts';
+import { watchPolicy } from '../cluster/policy-source.ts';
+import type { Reflector } from '../cluster/reflector.ts';
+import type { PolicyHolder, PolicyStatus } from '../policy/holder.ts';
+import { AttachmentController } from '../attachments/controller.ts';
+import { LeaderElector, LEASE_DEFAULTS } from '../cluster/lease.ts';
+import { apiStatusWriter } from '../cluster/status-writer.ts';
+import { SecretMirror } from '../cluster/secret-mirror.ts';
+import { desiredMirrors } from '../attachments/mirrors.ts';
+import type { ClusterStore } from '../cluster/store.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Metrics } from './metrics.ts';
+import { checkPair, type CertPair } from './tls.ts';
+import { chainsTo } from '../certs/bundle.ts';
+import { SelfManagedCertificates } from '../certs/manager.ts';
+import { WebhookConfigs } from '../certs/webhook-configs.ts';
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** Runs the Secret mirror after controller passes (debounced) and periodically, while leading. */
+function mirrorRunner(mirror: SecretMirror, store: ClusterStore, controller: AttachmentController, resyncMs: number, logger: Logger): { start(): void; stop(): void } {
+  let active = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    if (!active) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const r = await mirror.reconcile(desiredMirrors(store.agents.values(), store));
+      if (r.created + r.updated + r.deleted > 0) logger.info(r, 'secret mirrors reconciled');
+    } catch (e) {
+      logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'secret mirroring failed; will retry');
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        void run();
+      }
+    }
+  };
+  const schedule = (ms: number): void => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void run().finally(() => active && schedule(resyncMs)), ms);
+    timer.unref();
+  };
+  controller.onPass = () => active && schedule(200);
+  return {
+    start() {
+      active = true;
+      schedule(0);
+    },
+    stop() {
+      active = false;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/** Readiness of the served certificate against the caBundle the API server holds. */
+class BundleCheck {
+  ok: boolean | undefined;
+  reason = 'caBundle not checked yet';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly webhooks: WebhookConfigs;
+  private readonly served: () => CertPair | undefined;
+  constructor(webhooks: WebhookConfigs, served: () => CertPair | undefined) {
+    this.webhooks = webhooks;
+    this.served = served;
+  }
+  async check(): Promise<void> {
+    const pair = this.served();
+    const read = await this.webhooks.bundles();
+    if (!read.ok) [this.ok, this.reason] = [false, read.reason];
+    else if (!pair) [this.ok, this.reason] = [false, 'no serving certificate'];
+    else if (read.bundles.length === 0) [this.ok, this.reason] = [false, 'the webhook configurations have no webhooks'];
+    else if (!read.bundles.every((b) => chainsTo(pair.cert, b))) [this.ok, this.reason] = [false, 'the served certificate does not chain to the caBundle of the webhook configurations'];
+    else [this.ok, this.reason] = [true, ''];
+  }
+  start(intervalMs: number): void {
+    const tick = (): void => {
+      void this.check().finally(() => {
+        this.timer = setTimeout(tick, intervalMs);
+        this.timer.unref();
+      });
+    };
+    tick();
+  }
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+export interface TlsHooks {
+  /** Swap in a new serving pair. */
+  setPair(pair: CertPair): void;
+  /** A pair was offered but is unusable. */
+  rejected(reason: string): void;
+  /** The pair being served now. */
+  served(): CertPair | undefined;
+}
+
+export interface ClusterRuntime {
+  readonly store: ClusterStore;
+  readonly informers: ClusterInformers;
+  readonly attachments: AttachmentController | undefined;
+  readonly elector: LeaderElector | undefined;
+  readonly certificates: SelfManagedCertificates | undefined;
+  /** Why this replica is not ready, as far as the cluster side is concerned. */
+  notReadyReasons(): string[];
+  /** Starts what needs the HTTPS listener up (the caBundle check). */
+  afterListen(): void;
+  /** Stops leading (releasing the lease), then every watch and loop. */
+  stop(): Promise<void>;
+}
+
+export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics: Metrics, policy: PolicyHolder, reportPolicy: (s: PolicyStatus) => void, tls: TlsHooks): ClusterRuntime {
+  const kc = loadKubeConfig(config.kubeconfig);
+  const webhooks = new WebhookConfigs(kc, { mutating: config.webhookConfigName, validating: config.webhookConfigName });
+  const certificates =
+    config.certMode === 'self'
+      ? new SelfManagedCertificates(
+          kc,
+          webhooks,
+          {
+            namespace: config.serviceNamespace,
+            secretName: config.certSecretName,
+            pollMs: config.certReloadMs,
+            policy: { dnsNames: config.certDnsNames, ipAddresses: config.certIpAddresses, certValidityMs: config.certValidityMs, caValidityMs: config.caValidityMs, renewFraction: 1 / 3 },
+          },
+          logger,
+          (m) => {
+            try {
+              tls.setPair(checkPair(m.cert, m.key, 'Secret tls.crt', 'Secret tls.key'));
+            } catch (e) {
+              tls.rejected(e instanceof Error ? e.message : String(e));
+            }
+          },
+        )
+      : undefined;
+  const bundleCheck = config.checkCaBundle ? new BundleCheck(webhooks, tls.served) : undefined;
+
+  const informers = new ClusterInformers(kc, logger);
+  const store = informers.store;
+  reportPolicy(policy.status);
+  const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
+  let attachments: AttachmentController | undefined;
+  if (config.controller) {
+    attachments = new AttachmentController(store, apiStatusWriter(kc), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
+    informers.listeners.push(attachments);
+  }
+  const mirrorLoop = attachments && config.mirrorSharedSecrets ? mirrorRunner(new SecretMirror(kc, logger), store, attachments, config.resyncMs, logger) : undefined;
+  informers.start();
+  void policyWatch.run();
+
+  let elector: LeaderElector | undefined;
+  if (attachments || certificates) {
+    // One leader runs the controller and writes certificates: never two writers.
+    const a = attachments;
+    elector = new LeaderElector(
+      kc,
+      { namespace: config.serviceNamespace, name: config.leaseName, identity: config.identity, ...LEASE_DEFAULTS },
+      {
+        onStartedLeading: () => {
+          metrics.leader.set(1);
+          a?.start();
+          certificates?.setLeading(true);
+          mirrorLoop?.start();
+        },
+        onStoppedLeading: () => {
+          metrics.leader.set(0);
+          certificates?.setLeading(false);
+          mirrorLoop?.stop();
+          void a?.stop();
+        },
+      },
+      logger,
+    );
+    elector.start();
+  }
+  certificates?.start();
+
+  return {
+    store,
+    informers,
+    attachments,
+    elector,
+    certificates,
+    notReadyReasons() {
+      const reasons: string[] = [];
+      const unsynced = informers.unsynced();
+      if (!policyWatch.synced) unsynced.push('policy ConfigMap');
+      if (unsynced.length > 0) reasons.push(`caches not synced: ${unsynced.join(', ')}`);
+      if (bundleCheck && bundleCheck.ok !== true) reasons.push(bundleCheck.reason);
+      return reasons;
+    },
+    afterListen() {
+      bundleCheck?.start(config.certReloadMs);
+    },
+    async stop() {
+      bundleCheck?.stop();
+      await elector?.stop(); // releases the lease: another replica takes over at once
+      await Promise.all([attachments?.stop(), certificates?.stop()]);
+      policyWatch.stop();
+      await informers.stop();
+    },
+  };
+}

@@ -88,7 +88,9 @@ export class Reflector<T> {
           await this.relist();
           needList = false;
         }
-        await this.watchOnce();
+        await this.watchOnce(() => {
+          delay = this.options.backoffMs.initial; // the API server is back: the next blip starts from the first step
+        });
         delay = this.options.backoffMs.initial; // a watch that ran and ended normally
       } catch (e) {
         if (this.stopped) break;
@@ -161,7 +163,7 @@ export class Reflector<T> {
     }
   }
 
-  private watchOnce(): Promise<void> {
+  private watchOnce(onEstablished: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let gone = false;
       const onEvent = (type: string, obj: unknown): void => {
@@ -198,6 +200,7 @@ export class Reflector<T> {
         .watch(this.source.watchPath, { ...this.source.watchQuery, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.options.watchTimeoutSeconds }, onEvent, onDone)
         .then((abort) => {
           this.abort = abort;
+          onEstablished();
           if (this.stopped) abort.abort();
         })
         .catch((err: unknown) => onDone(err ?? new Error('watch failed')));

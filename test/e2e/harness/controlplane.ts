@@ -43,15 +43,18 @@ export interface ControlPlane {
    * Fault injection: stops kube-apiserver (SIGTERM, or SIGKILL for a crash) while etcd and
    * everything else keep running. `apiserver` is the stopped process until startApiServer().
    */
-  stopApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<ExitStatus>;
+  stopApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL'; graceMs?: number }): Promise<ExitStatus>;
   /**
    * Starts kube-apiserver again with the same flags, port, certificates and etcd (plus
    * `extraArgs` for this run only, e.g. `--watch-cache=false`) and waits for /readyz.
    * Returns how long that took (ms). Its output is appended to the same log file.
    */
   startApiServer(options?: { extraArgs?: readonly string[]; readyTimeoutMs?: number }): Promise<number>;
-  /** stopApiServer, `downMs` of outage, startApiServer. */
-  restartApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number; extraArgs?: readonly string[] }): Promise<ApiServerRestart>;
+  /**
+   * stopApiServer, `downMs` of outage, startApiServer. With open watches kube-apiserver may
+   * not exit on SIGTERM for a long time: after `graceMs` (default 10 s) it gets SIGKILL.
+   */
+  restartApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL'; graceMs?: number; downMs?: number; extraArgs?: readonly string[] }): Promise<ApiServerRestart>;
 }
 
 export interface ApiServerRestart {
@@ -266,12 +269,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const etcdProcess = etcd;
     // Replaced by startApiServer() (fault tests restart the API server).
     let apiserverProcess = apiserver;
-    const stopApiServer = async (stopOptions: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<ExitStatus> => {
+    const stopApiServer = async (stopOptions: { signal?: 'SIGTERM' | 'SIGKILL'; graceMs?: number } = {}): Promise<ExitStatus> => {
       if (stopOptions.signal === 'SIGKILL') {
         apiserverProcess.killSync('SIGKILL');
         return apiserverProcess.exited;
       }
-      return apiserverProcess.stop();
+      return apiserverProcess.stop(stopOptions.graceMs);
     };
     const startApiServer = async (startOptions: { extraArgs?: readonly string[]; readyTimeoutMs?: number } = {}): Promise<number> => {
       if (apiserverProcess.isRunning) throw new Error('kube-apiserver is still running: stopApiServer() first');
@@ -300,7 +303,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       startApiServer,
       async restartApiServer(restartOptions = {}) {
         const t0 = Date.now();
-        await stopApiServer(restartOptions.signal === undefined ? {} : { signal: restartOptions.signal });
+        await stopApiServer({
+          ...(restartOptions.signal === undefined ? {} : { signal: restartOptions.signal }),
+          ...(restartOptions.graceMs === undefined ? {} : { graceMs: restartOptions.graceMs }),
+        });
         if ((restartOptions.downMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, restartOptions.downMs));
         const startMs = await startApiServer(restartOptions.extraArgs === undefined ? {} : { extraArgs: restartOptions.extraArgs });
         return { outageMs: Date.now() - t0, startMs };

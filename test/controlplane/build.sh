@@ -5,10 +5,23 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin="${KOMPUTER_BIN_DIR:-$root/bin}"
+cache_root="${KOMPUTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/komputer-connector-webhook}"
+pinned=$(sed -n 's/^K8S_VERSION=//p' "$here/versions.env")
+# K8S_VERSION=v1.35.x builds another supported release (e.g. the oldest) beside the pinned
+# one: its wrapper module is generated in the cache, its binaries go to bin/<version>.
+K8S_VERSION="${K8S_VERSION:-$pinned}"
+if [ "$K8S_VERSION" = "$pinned" ]; then
+  bin="${KOMPUTER_BIN_DIR:-$root/bin}"
+else
+  bin="${KOMPUTER_BIN_DIR:-$root/bin/$K8S_VERSION}"
+  module="$cache_root/module-$K8S_VERSION"
+  mkdir -p "$module"
+  cp "$here/tools.go" "$here/gen-gomod.sh" "$here/versions.env" "$here/build.sh" "$module/"
+  [ -f "$module/go.mod" ] || (cd "$module" && K8S_VERSION_OVERRIDE="$K8S_VERSION" ./gen-gomod.sh)
+  here="$module"
+fi
 mkdir -p "$bin"
 cd "$here"
-source ./versions.env
 
 # Go newer than the machine's may be required by a future pin: honour go.mod's toolchain.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
@@ -19,7 +32,7 @@ stamp_value=$(cat go.mod go.sum build.sh | sha256sum | cut -c1-16)
 stamp_file="$bin/.controlplane-stamp"
 # Built binaries are also kept per pin outside the work tree, so a fresh clone on the same
 # machine (CI) links them instead of rebuilding.
-cache="${KOMPUTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/komputer-connector-webhook}/controlplane/$stamp_value"
+cache="$cache_root/controlplane/$stamp_value"
 complete() { for b in kube-apiserver kubectl etcd; do [ -x "$1/$b" ] || return 1; done; }
 if complete "$bin" && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ]; then
   echo "control plane: up to date in $bin ($K8S_VERSION)"

@@ -1,5 +1,6 @@
 // Where things are, resolved from this file so the harness works from any cwd.
 
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,8 +9,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root (test/e2e/harness -> ../../..). */
 export const repoRoot = path.resolve(here, '..', '..', '..');
 
-/** Built control-plane binaries (kube-apiserver, kubectl, etcd); KOMPUTER_BIN_DIR overrides. */
-export const binDir = path.resolve(process.env['KOMPUTER_BIN_DIR'] ?? path.join(repoRoot, 'bin'));
+/** The Kubernetes release pinned in test/controlplane/versions.env. */
+export const pinnedK8sVersion = /^K8S_VERSION=(\S+)/m.exec(readFileSync(path.join(repoRoot, 'test', 'controlplane', 'versions.env'), 'utf8'))?.[1] ?? '';
+
+/**
+ * Built control-plane binaries (kube-apiserver, kubectl, etcd): bin/, or bin/<version> when
+ * K8S_VERSION names another release (test/controlplane/build.sh); KOMPUTER_BIN_DIR overrides.
+ */
+export const binDir = path.resolve(
+  process.env['KOMPUTER_BIN_DIR'] ??
+    (process.env['K8S_VERSION'] && process.env['K8S_VERSION'] !== pinnedK8sVersion ? path.join(repoRoot, 'bin', process.env['K8S_VERSION']) : path.join(repoRoot, 'bin')),
+);
 
 /**
  * The platform's CRDs, from shared/ beside the repository (never copied into it).

@@ -35,6 +35,7 @@ export async function startTestServer(certs: TestCerts, stateFile: string, overr
     certIpAddresses: [],
     checkCaBundle: false,
     clientCaFile: undefined,
+    mirrorSharedSecrets: false,
     ...overrides,
   };
   const server = await startServer(config, createLogger({ destination: logs }));

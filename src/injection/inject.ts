@@ -36,12 +36,12 @@ export interface InjectionOutcome {
 }
 
 /** The env vars an agent container must carry, token references first. */
-export function desiredEnv(attachments: readonly Attachment[]): EnvVar[] {
+export function desiredEnv(attachments: readonly Attachment[], servers: string = mcpServersJson(attachments)): EnvVar[] {
   const env: EnvVar[] = [];
   for (const a of attachments) {
     if (a.tokenRef) env.push({ name: tokenEnvName(a.connector.name), valueFrom: { secretKeyRef: { name: a.tokenRef.name, key: a.tokenRef.key } } });
   }
-  env.push({ name: ENV_MCP_SERVERS, value: mcpServersJson(attachments) });
+  env.push({ name: ENV_MCP_SERVERS, value: servers });
   return env;
 }
 
@@ -98,14 +98,16 @@ function annotationOps(metadata: unknown, value: string): PatchOp[] {
   return [{ op: 'add', path: pointer('metadata', 'annotations', ANNOTATION_INJECTED), value }];
 }
 
-/** Drops trailing attachments until the MCP config fits the size bound. */
-function fitToBound(attachments: Attachment[], skipped: Skip[]): Attachment[] {
+/** Drops trailing attachments until the MCP config fits the size bound; returns it too. */
+function fitToBound(attachments: Attachment[], skipped: Skip[]): { kept: Attachment[]; servers: string } {
   const kept = [...attachments];
-  while (kept.length > 0 && mcpServersJson(kept).length > MAX_MCP_SERVERS_BYTES) {
+  let servers = mcpServersJson(kept);
+  while (kept.length > 0 && servers.length > MAX_MCP_SERVERS_BYTES) {
     const dropped = kept.pop()!;
     skipped.push({ ref: dropped.ref, reason: `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes` });
+    servers = mcpServersJson(kept);
   }
-  return kept;
+  return { kept, servers };
 }
 
 export function injectPod(pod: JsonObject, namespace: string, view: ClusterView): InjectionOutcome {
@@ -131,8 +133,8 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
       continue;
     }
     const { attachments, skipped } = resolveConnectors(agent, view);
-    const kept = fitToBound(attachments, skipped);
-    const ops = envOps(isObject(container) ? container.env : undefined, index, desiredEnv(kept));
+    const { kept, servers } = fitToBound(attachments, skipped);
+    const ops = envOps(isObject(container) ? container.env : undefined, index, desiredEnv(kept, servers));
     if (typeof ops === 'string') {
       warnings.push(`container ${containerName}: ${ops}, nothing injected`);
       continue;

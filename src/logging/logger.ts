@@ -51,3 +51,15 @@ export function createLogger(options: { name?: string; destination?: NodeJS.Writ
   if (!valid) logger.warn({ LOG_LEVEL: wanted, levels: Object.keys(pino.levels.values) }, 'unknown LOG_LEVEL, using info');
   return logger;
 }
+
+/** Top-level paths only: enough for lines whose shape the code fixes (the request log). */
+export const REQUEST_REDACT_PATHS = REDACT_PATHS.filter((p) => !p.includes('*'));
+
+/**
+ * The per-request logger: one line per admission request with fixed scalar fields, so the
+ * wildcard redaction of the general logger (about 13 µs a line, 6% of a request's CPU) is
+ * replaced by top-level paths. Objects, patches and env values are never passed to it.
+ */
+export function requestLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: REQUEST_REDACT_PATHS, censor: '[redacted]' } });
+}

@@ -5,7 +5,7 @@
 import express, { type Express, type Request, type Response } from 'express';
 import { processReviewAwaitingCache, ROUTES, type AdmissionContext, type Handler, type ReviewOutcome } from '../admission/handlers.ts';
 import { verdictOf } from '../admission/review.ts';
-import type { Logger } from '../logging/logger.ts';
+import { requestLogger, type Logger } from '../logging/logger.ts';
 import { isJsonContentType, parseJson, readBody } from './body.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -38,6 +38,7 @@ export function healthRoutes(app: Express, readiness: AppOptions['readiness']): 
 
 export function createApp(options: AppOptions): Express {
   const { context, logger, metrics, maxBodyBytes } = options;
+  const requests = requestLogger(logger);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // hashing every response costs throughput and serves no cache
@@ -86,7 +87,7 @@ export function createApp(options: AppOptions): Express {
         ms: Math.round(seconds * 1e5) / 100,
       };
       if (outcome.error) logger.error({ ...line, err: outcome.error }, 'admission handler failed');
-      else logger.info(line, 'admission');
+      else requests.info(line, 'admission');
     });
   }
 

@@ -54,7 +54,7 @@ export const SERVE_DEFAULTS = {
   controller: true,
   leaseName: 'komputer-connector-webhook',
   controllerQuietMs: 1000,
-  controllerMaxWaitMs: 10_000,
+  controllerMaxWaitMs: 30_000,
   resyncMs: 600_000,
   certMode: 'self',
   certSecretName: 'komputer-connector-webhook-tls',

@@ -6,9 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { startEnvironment, stopEnvironment, warningsOf, type Environment, type KubectlResult } from './harness/index.ts';
+import { poll } from './harness/poll.ts';
 
 const NS = 'e2e-inject';
 /** Same objects, but the namespace is not labelled: the webhook must not touch its pods. */
@@ -181,17 +181,6 @@ const MCP_GITHUB = '"github":{"type":"http","url":"https://api.githubcopilot.com
 const MCP_NOTION = '"notion":{"type":"http","url":"https://mcp.notion.com/mcp","tokenEnv":"CONNECTOR_NOTION_TOKEN","authType":"oauth"}';
 const MCP_SLACK = '"slack":{"type":"http","url":"https://mcp.slack.com/mcp","tokenEnv":"CONNECTOR_SLACK_TOKEN","authType":"token"}';
 
-async function poll<T>(what: string, probe: () => Promise<{ ok: boolean; value: T; detail: string }>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const r = await probe();
-    if (r.ok) return r.value;
-    last = r.detail;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms; last: ${last}`);
-    await sleep(200);
-  }
-}
 
 /** Dry-run creates a pod for `agentName` until the service's caches give `annotation`. */
 async function waitForInjection(namespace: string, agentName: string, annotation: string, check: (pod: Pod) => boolean = () => true): Promise<Pod> {

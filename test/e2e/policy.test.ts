@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { startEnvironment, stopEnvironment, warningsOf, type Environment, type KubectlResult } from './harness/index.ts';
+import { poll } from './harness/poll.ts';
 import { httpsGet } from './harness/webhook.ts';
 
 const NS = 'e2e-policy';
@@ -63,17 +63,6 @@ function assertDenied(result: KubectlResult, message: string): void {
   );
 }
 
-async function poll<T>(what: string, probe: () => Promise<{ ok: boolean; value: T; detail: string }>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const r = await probe();
-    if (r.ok) return r.value;
-    last = r.detail;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms; last: ${last}`);
-    await sleep(200);
-  }
-}
 
 /** Dry-run creates `object` until the verdict is the wanted one (the policy watch is eventually consistent). */
 async function waitForVerdict(object: Record<string, unknown>, want: 'denied' | 'allowed'): Promise<KubectlResult> {

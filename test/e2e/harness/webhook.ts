@@ -61,10 +61,11 @@ export interface WebhookService {
   tail(lines?: number): string;
 }
 
-/** GET over plain HTTP (the metrics port). */
-export function httpGet(url: string, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
+type Get = typeof httpRequest;
+
+function get(request: Get, url: string, options: { ca?: string; timeout: number }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: timeoutMs }, (response) => {
+    const req = request(url, options, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -76,19 +77,14 @@ export function httpGet(url: string, timeoutMs = 3_000): Promise<{ status: numbe
   });
 }
 
+/** GET over plain HTTP (the metrics port). */
+export function httpGet(url: string, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
+  return get(httpRequest, url, { timeout: timeoutMs });
+}
+
 /** GET over HTTPS, verifying the server against `ca`. */
 export function httpsGet(url: string, ca: string, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, timeout: timeoutMs }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
+  return get(httpsRequest as Get, url, { ca, timeout: timeoutMs });
 }
 
 export async function createWebhookService(options: WebhookServiceOptions): Promise<WebhookService> {

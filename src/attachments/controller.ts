@@ -6,8 +6,8 @@
 import type { ClusterStore } from '../cluster/store.ts';
 import type { StoreListener } from '../cluster/informers.ts';
 import type { Logger } from '../logging/logger.ts';
-import type { Agent } from '../model/objects.ts';
-import { connectorKey, ReferenceIndex, statusEquals, statusFor, type AttachmentStatus } from './counts.ts';
+import { objectKey, splitKey, type Agent } from '../model/objects.ts';
+import { ReferenceIndex, statusEquals, statusFor, type AttachmentStatus } from './counts.ts';
 
 export type WriteResult = { kind: 'written'; resourceVersion: string | undefined } | { kind: 'conflict' } | { kind: 'gone' };
 
@@ -83,7 +83,7 @@ export class AttachmentController implements StoreListener {
   }
 
   connectorChanged(namespace: string, name: string): void {
-    this.enqueue(connectorKey(namespace, name));
+    this.enqueue(objectKey(namespace, name));
   }
 
   /** Becomes active (leader): recompute everything, then follow events. */
@@ -168,17 +168,8 @@ export class AttachmentController implements StoreListener {
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, keys.length) }, worker));
   }
 
-  /** What the connector's status must be, or undefined when the connector is gone. */
-  desired(key: string): AttachmentStatus | undefined {
-    const slash = key.indexOf('/');
-    const connector = this.store.connector(key.slice(0, slash), key.slice(slash + 1));
-    return connector && statusFor(connector, this.index.referencing(key));
-  }
-
   private async reconcile(key: string): Promise<void> {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const [namespace, name] = splitKey(key);
     const connector = this.store.connector(namespace, name);
     if (!connector) {
       this.attempts.delete(key);

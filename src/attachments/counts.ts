@@ -4,7 +4,7 @@
 // the connector is shared with the agent's namespace): exactly the agents whose pods get
 // the connector, so the count never claims an attachment injection would refuse.
 
-import type { Agent, Connector } from '../model/objects.ts';
+import { objectKey, type Agent, type Connector } from '../model/objects.ts';
 import { isSharedWith, parseConnectorRef } from '../injection/resolve.ts';
 
 export interface AttachmentStatus {
@@ -12,16 +12,12 @@ export interface AttachmentStatus {
   readonly agentNames: readonly string[];
 }
 
-export function connectorKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
-
 /** The connector keys an agent's own list points at (valid references, deduplicated). */
 export function referencedKeys(agent: Agent): string[] {
   const keys = new Set<string>();
   for (const ref of agent.connectors) {
     const t = parseConnectorRef(ref, agent.namespace);
-    if (t) keys.add(connectorKey(t.namespace, t.name));
+    if (t) keys.add(objectKey(t.namespace, t.name));
   }
   return [...keys];
 }
@@ -61,7 +57,7 @@ export class ReferenceIndex {
   update(previous: Agent | undefined, next: Agent | undefined): string[] {
     const touched = new Set<string>();
     if (previous) {
-      const k = connectorKey(previous.namespace, previous.name);
+      const k = objectKey(previous.namespace, previous.name);
       for (const c of referencedKeys(previous)) {
         touched.add(c);
         const set = this.byConnector.get(c);
@@ -70,7 +66,7 @@ export class ReferenceIndex {
       }
     }
     if (next) {
-      const k = connectorKey(next.namespace, next.name);
+      const k = objectKey(next.namespace, next.name);
       for (const c of referencedKeys(next)) {
         touched.add(c);
         let set = this.byConnector.get(c);
@@ -90,6 +86,6 @@ export class ReferenceIndex {
 export function computeAll(connectors: Iterable<Connector>, agents: Iterable<Agent>): Map<string, AttachmentStatus> {
   const index = ReferenceIndex.build(agents);
   const out = new Map<string, AttachmentStatus>();
-  for (const c of connectors) out.set(connectorKey(c.namespace, c.name), statusFor(c, index.referencing(connectorKey(c.namespace, c.name))));
+  for (const c of connectors) out.set(objectKey(c.namespace, c.name), statusFor(c, index.referencing(objectKey(c.namespace, c.name))));
   return out;
 }

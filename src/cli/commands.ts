@@ -4,14 +4,14 @@ import fastJsonPatch from 'fast-json-patch';
 import { stringify } from 'yaml';
 import { handlerForKind, processReview } from '../admission/handlers.ts';
 import { loadStateFile, parseObjects, policyTextFromState, StateError, type LoadedState } from '../cluster/state-file.ts';
-import { computeAll, connectorKey, statusEquals } from '../attachments/counts.ts';
+import { computeAll, statusEquals } from '../attachments/counts.ts';
 import { ClusterStore } from '../cluster/store.ts';
 import { AGENT_KIND, CONNECTOR_KIND, GROUP, POLICY_CONFIGMAP_NAME, VERSION } from '../config/names.ts';
 import type { ClusterView } from '../model/view.ts';
 import { PolicyHolder } from '../policy/holder.ts';
 import { BUILTIN_POLICY, type PolicyList } from '../policy/incompatible.ts';
 import { injectPod, type InjectionOutcome } from '../injection/inject.ts';
-import { isObject, type JsonObject } from '../model/objects.ts';
+import { isObject, objectKey, type JsonObject } from '../model/objects.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/app.ts';
 import { parseJson } from '../server/body.ts';
 import { CliError, readStdin, readText } from './io.ts';
@@ -144,10 +144,10 @@ export function countsCommand(opts: { state?: string; output?: string }): string
   const { view } = loadCliState(opts.state);
   const desired = computeAll(view.connectors.values(), view.agents.values());
   const rows = [...view.connectors.values()]
-    .sort((a, b) => connectorKey(a.namespace, a.name).localeCompare(connectorKey(b.namespace, b.name)))
+    .sort((a, b) => objectKey(a.namespace, a.name).localeCompare(objectKey(b.namespace, b.name)))
     .map((c) => {
-      const want = desired.get(connectorKey(c.namespace, c.name))!;
-      return { connector: connectorKey(c.namespace, c.name), attachedAgents: want.attachedAgents, agentNames: [...want.agentNames], write: !statusEquals(c.status, want) };
+      const want = desired.get(objectKey(c.namespace, c.name))!;
+      return { connector: objectKey(c.namespace, c.name), attachedAgents: want.attachedAgents, agentNames: [...want.agentNames], write: !statusEquals(c.status, want) };
     });
   if (opts.output === 'json') return JSON.stringify(rows, null, 2) + '\n';
   if (rows.length === 0) return 'no connectors in the state file\n';

@@ -4,9 +4,9 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { AGENT_PLURAL, CONNECTOR_PLURAL, GROUP, VERSION } from '../config/names.ts';
 import type { Logger } from '../logging/logger.ts';
-import { decodeAgent, decodeConnector, decodeNamespace, isObject, type Agent, type Connector, type NamespaceInfo } from '../model/objects.ts';
+import { decodeAgent, decodeConnector, decodeNamespace, isObject, objectKey, splitKey, type Agent, type Connector, type NamespaceInfo } from '../model/objects.ts';
 import { Reflector, type ListPage, type ReflectorOptions, type ReflectorSink, type ResourceSource } from './reflector.ts';
-import { ClusterStore, objectKey } from './store.ts';
+import { ClusterStore } from './store.ts';
 
 function pageOf(list: unknown): ListPage {
   if (!isObject(list)) throw new Error('list response is not an object');
@@ -67,11 +67,6 @@ function mapSink<T>(map: Map<string, T>, keyOf: (t: T) => string, hooks: { repla
       hooks.changed?.(before, undefined, namespace, name);
     },
   };
-}
-
-function splitKey(k: string): [string, string] {
-  const i = k.indexOf('/');
-  return i < 0 ? ['', k] : [k.slice(0, i), k.slice(i + 1)];
 }
 
 export class ClusterInformers {

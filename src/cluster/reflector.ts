@@ -59,8 +59,6 @@ export class Reflector<T> {
   private readonly logger: Logger;
   private readonly options: Required<ReflectorOptions>;
   private wake: (() => void) | undefined;
-  /** Counts relists, for tests and metrics. */
-  relists = 0;
 
   constructor(kc: KubeConfig, source: ResourceSource<T>, sink: ReflectorSink<T>, logger: Logger, options: ReflectorOptions = {}) {
     this.watch = new Watch(kc);
@@ -148,7 +146,6 @@ export class Reflector<T> {
     this.known = known;
     this.resourceVersion = rv;
     this.sink.replace(items);
-    this.relists++;
     this.syncedOnce = true;
     this.logger.debug({ count: items.length, resourceVersion: rv }, 'listed');
   }

@@ -2,14 +2,10 @@
 // caches (server) and the state file (CLI, `serve --state`) both fill one of these, so the
 // decision code cannot tell them apart.
 
-import type { Agent, Connector, NamespaceInfo } from '../model/objects.ts';
+import { objectKey as key, type Agent, type Connector, type NamespaceInfo } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
 
 export type Kind = 'namespace' | 'connector' | 'agent';
-
-function key(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
 
 export class ClusterStore implements ClusterView {
   readonly namespaces = new Map<string, NamespaceInfo>();
@@ -74,5 +70,3 @@ export class ClusterStore implements ClusterView {
     return { namespace: this.namespaces.size, connector: this.connectors.size, agent: this.agents.size };
   }
 }
-
-export { key as objectKey };

@@ -39,6 +39,17 @@ export interface NamespaceInfo {
 
 export type JsonObject = { [key: string]: unknown };
 
+/** How namespaced objects are keyed everywhere: `namespace/name`. */
+export function objectKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** The inverse of objectKey; a key without a slash is a cluster-scoped name. */
+export function splitKey(key: string): [namespace: string, name: string] {
+  const i = key.indexOf('/');
+  return i < 0 ? ['', key] : [key.slice(0, i), key.slice(i + 1)];
+}
+
 export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

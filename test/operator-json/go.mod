@@ -1,0 +1,3 @@
+module komputer.ai/connector-webhook/test/operator-json
+
+go 1.26

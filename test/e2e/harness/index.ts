@@ -1,5 +1,5 @@
-// The e2e fixture: one real control plane with the platform's CRDs and the project's
-// manifests installed, and the service running as a child process under its own service
+// The e2e fixture: one real control plane with the platform's CRDs (or the project's own
+// when ../shared is not beside the repository) and the project's manifests installed, and the service running as a child process under its own service
 // account. Each test file (its own process under `node --test`) starts one:
 //
 //   import { after, before, test } from 'node:test';
@@ -27,7 +27,7 @@ import {
 } from './install.ts';
 import { kubectl, type KubectlOptions, type KubectlResult } from './kubectl.ts';
 import { elapsed, log } from './log.ts';
-import { logsRoot } from './paths.ts';
+import { logsRoot, nodeCrdFs, resolveCrdSource, type CrdSource } from './paths.ts';
 import { freePort } from './ports.ts';
 import { setShutdownHandler } from './process.ts';
 import { createWebhookService, waitForWebhookCalls, type WebhookService } from './webhook.ts';
@@ -35,6 +35,7 @@ import { createWebhookService, waitForWebhookCalls, type WebhookService } from '
 export { SERVICE_ACCOUNT, SERVICE_NAMESPACE, FIELD_MANAGER } from './install.ts';
 export { kubectl, warningsOf, KubectlError, type KubectlResult, type KubectlOptions } from './kubectl.ts';
 export type { ControlPlane } from './controlplane.ts';
+export type { CrdSource, CrdSourceKind } from './paths.ts';
 export type { WebhookService } from './webhook.ts';
 
 export const INJECTION_LABEL = 'komputer.ai/connector-injection';
@@ -54,6 +55,12 @@ export interface EnvironmentOptions {
    * that serves a certificate of its own CA, e.g. `--cert-mode self`).
    */
   readonly serviceReadyProbe?: 'tls' | 'metrics';
+  /**
+   * Which CRDs: `default` (KOMPUTER_CRD_DIR, else the platform's beside the repository,
+   * else the project's own component) or `project` (the project's own component always,
+   * for behaviour that needs a field the platform's published CRDs lack).
+   */
+  readonly crds?: 'default' | 'project';
 }
 
 export interface ExtraServiceOptions {
@@ -89,6 +96,8 @@ export interface Environment {
   readonly service: WebhookService | undefined;
   readonly serviceNamespace: string;
   readonly serviceAccount: string;
+  /** The CRDs installed: `kind` says whose, so tests can branch their expectations on it. */
+  readonly crds: CrdSource;
   readonly timings: Timings;
   /** Runs the built kubectl as admin. */
   kubectl(args: readonly string[], options?: KubectlOptions): Promise<KubectlResult>;
@@ -138,6 +147,8 @@ export async function stopEnvironment(): Promise<void> {
 async function start(options: EnvironmentOptions): Promise<Environment> {
   const started = Date.now();
   const name = options.name ?? path.basename(process.argv[1] ?? 'e2e').replace(/\.(test\.)?ts$/, '');
+  // Before the control plane, so a bad KOMPUTER_CRD_DIR fails at once.
+  const crds = resolveCrdSource(process.env, nodeCrdFs, { use: options.crds ?? 'default' });
   // Certificates first: they do not depend on the cluster.
   const certsPromise = generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], caCommonName: 'komputer-e2e-webhook-ca' });
   const controlPlane = await startControlPlane();
@@ -154,7 +165,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
     const [port, metricsPort] = [await freePort(), await freePort()];
 
     const installStarted = Date.now();
-    await installCrds(controlPlane);
+    await installCrds(controlPlane, crds);
     await installManifests(controlPlane, { port, caCert: certs.caCert });
     const serviceKubeconfig = await writeServiceAccountKubeconfig(controlPlane);
     const installMs = Date.now() - installStarted;
@@ -185,6 +196,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
       service,
       serviceNamespace: SERVICE_NAMESPACE,
       serviceAccount: SERVICE_ACCOUNT,
+      crds,
       timings: { controlPlaneMs: controlPlane.startupMs, installMs, serviceMs, totalMs: Date.now() - started },
       kubectl: (args, kubectlOptions) => kubectl(admin, args, kubectlOptions),
       apply: (manifests) =>
@@ -236,7 +248,7 @@ async function saveLogs(controlPlane: ControlPlane, name: string, more: readonly
   try {
     await rm(target, { recursive: true, force: true });
     await mkdir(target, { recursive: true });
-    for (const file of ['etcd.log', 'kube-apiserver.log', 'webhook.log', 'manifests.yaml']) {
+    for (const file of ['etcd.log', 'kube-apiserver.log', 'webhook.log', 'manifests.yaml', 'crds.txt']) {
       await copyFile(path.join(controlPlane.dir, file), path.join(target, file)).catch(() => undefined);
     }
     for (const { from, to } of more) await copyFile(from, path.join(target, to)).catch(() => undefined);

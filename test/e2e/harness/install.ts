@@ -1,15 +1,16 @@
 // Installs what a cluster running the platform plus this project has: the platform's CRDs
-// (from shared/upstream/crds, unchanged) and the project's own manifests (manifests/base),
-// adapted only where they must reach a process on 127.0.0.1 instead of a Service.
+// (from shared/upstream/crds, unchanged; the project's own component when there are none)
+// and the project's own manifests (manifests/base), adapted only where they must reach a
+// process on 127.0.0.1 instead of a Service.
 
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ControlPlane } from './controlplane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { kubectl } from './kubectl.ts';
 import { elapsed, log } from './log.ts';
-import { crdDir, repoRoot } from './paths.ts';
+import { crdSourceLine, repoRoot, type CrdSource } from './paths.ts';
 
 export const SERVICE_NAMESPACE = 'komputer-webhook-system';
 export const SERVICE_ACCOUNT = 'komputer-connector-webhook';
@@ -50,23 +51,22 @@ export async function applyYaml(cp: ControlPlane, yaml: string): Promise<string>
   return result.stdout;
 }
 
-/** Applies the platform's CRDs and waits until the API server serves them. */
-export async function installCrds(cp: ControlPlane): Promise<string[]> {
+/**
+ * Applies the CRDs of `source` (see resolveCrdSource) and waits until the API server serves
+ * them. Says once which CRDs these are, in the log and in crds.txt (kept with the logs).
+ */
+export async function installCrds(cp: ControlPlane, source: CrdSource): Promise<string[]> {
   const started = Date.now();
-  let files: string[];
-  try {
-    files = (await readdir(crdDir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
-  } catch (error) {
-    throw new Error(`the platform's CRDs are expected in ${crdDir} (shared/upstream/crds beside the repository; KOMPUTER_CRD_DIR overrides): ${String(error)}`);
-  }
-  if (files.length === 0) throw new Error(`no CRD files in ${crdDir}`);
+  const line = crdSourceLine(source);
+  log(line);
+  await writeFile(path.join(cp.dir, 'crds.txt'), `${line}\n`, { mode: 0o600 });
   const names: string[] = [];
-  for (const file of files) {
-    const full = path.join(crdDir, file);
-    const manifests = parseManifests(await readFile(full, 'utf8'));
+  for (const file of source.files) {
+    const manifests = parseManifests(await readFile(file, 'utf8'));
     for (const m of manifests) if (m['kind'] === 'CustomResourceDefinition') names.push(nameOf(m));
-    await kubectl(cp.kubeconfig, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', full]);
+    await kubectl(cp.kubeconfig, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', file]);
   }
+  if (names.length === 0) throw new Error(`no CustomResourceDefinition in ${source.files.join(', ')}`);
   // Polled rather than `kubectl wait`, which fails outright while a new CRD has no
   // status.conditions yet.
   const deadline = Date.now() + 60_000;

@@ -2,7 +2,7 @@
 // request and the cluster view come in, a response and a log reason go out.
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
-import { injectPod } from '../injection/inject.ts';
+import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
 import type { PolicyList } from '../policy/incompatible.ts';
@@ -24,6 +24,8 @@ export interface Decision {
   readonly reason?: string;
   /** The cache said this namespace is not enabled although the API server sent the pod. */
   readonly staleNamespace?: string;
+  /** Pods: which container got which connectors (`container=ref,ref ...`), for the log line. */
+  readonly injected?: string;
 }
 
 /** A request that decodes but cannot be acted on (HTTP 400 with this reason). */
@@ -46,18 +48,49 @@ function podNamespace(req: AdmissionRequest): string {
   return isObject(md) && typeof md.namespace === 'string' ? md.namespace : '';
 }
 
+/** The pod subresource through which the platform adds a member to a running squad. */
+export const EPHEMERAL_CONTAINERS = 'ephemeralcontainers';
+
+/** A request object that claims to be a Pod but is not shaped like one. */
+function assertPod(obj: JsonObject, field: string): void {
+  if ((obj.kind !== undefined && obj.kind !== 'Pod') || !isObject(obj.spec)) throw new BadRequest(`request.${field} is not a Pod (kind Pod with a spec)`);
+}
+
 export const mutatePod: Handler = (req, ctx) => {
   if (req.kind.group !== '' || req.kind.kind !== 'Pod') return unexpectedKind(req, PATHS.mutatePods);
-  if (req.operation !== 'CREATE') return { response: allowed(req.uid), reason: `operation ${req.operation} is not mutated` };
-  if (!req.object) throw new BadRequest('request.object is missing for a CREATE');
+  const ephemeral = req.subResource === EPHEMERAL_CONTAINERS && req.operation === 'UPDATE';
+  if (!ephemeral && (req.operation !== 'CREATE' || req.subResource !== '')) {
+    return { response: allowed(req.uid), reason: `operation ${req.operation}${req.subResource ? ` on pods/${req.subResource}` : ''} is not mutated` };
+  }
+  if (!req.object) throw new BadRequest(`request.object is missing for a ${ephemeral ? 'pods/ephemeralcontainers UPDATE' : 'CREATE'}`);
   const namespace = podNamespace(req);
   if (!namespace) throw new BadRequest('request.namespace is missing');
-  const outcome = injectPod(req.object, namespace, ctx.view);
+  let outcome: InjectionOutcome;
+  if (ephemeral) {
+    // Which ephemeral containers are new is only known against the old pod.
+    if (!req.oldObject) throw new BadRequest('request.oldObject is missing for a pods/ephemeralcontainers UPDATE');
+    assertPod(req.object, 'object');
+    assertPod(req.oldObject, 'oldObject');
+    outcome = injectEphemeralContainers(req.object, req.oldObject, namespace, ctx.view);
+  } else {
+    outcome = injectPod(req.object, namespace, ctx.view);
+  }
   const response = patched(req.uid, outcome.patch, outcome.warnings);
   const reason = outcome.skipped ?? (outcome.patch.length === 0 ? 'already injected' : undefined);
-  if (outcome.namespaceNotEnabled) return { response, reason: reason!, staleNamespace: namespace };
-  return reason === undefined ? { response } : { response, reason };
+  const injected = injectedSummary(outcome);
+  return {
+    response,
+    ...(reason === undefined ? {} : { reason }),
+    ...(injected ? { injected } : {}),
+    ...(outcome.namespaceNotEnabled ? { staleNamespace: namespace } : {}),
+  };
 };
+
+/** `container=ref,ref` per injected container, for the log line: which member got what. */
+function injectedSummary(outcome: InjectionOutcome): string | undefined {
+  const parts = outcome.containers.filter((c) => c.injected.length > 0).map((c) => `${c.container}=${c.injected.join(',')}`);
+  return parts.length > 0 ? parts.join(' ') : undefined;
+}
 
 function verdictResponse(uid: string, v: Verdict): Decision {
   return v.allowed ? { response: allowed(uid, v.warnings) } : { response: denied(uid, v.message ?? 'denied', v.warnings), reason: v.message ?? 'denied' };
@@ -87,7 +120,7 @@ function beingDeleted(obj: JsonObject): boolean {
 }
 
 function sameConnectorSpec(a: Connector, b: Connector): boolean {
-  return a.url === b.url && (a.authType ?? '') === (b.authType ?? '') && a.authSecretKeyRef?.name === b.authSecretKeyRef?.name && a.authSecretKeyRef?.key === b.authSecretKeyRef?.key;
+  return a.url === b.url && (a.authType ?? '') === (b.authType ?? '') && (a.headerName ?? '') === (b.headerName ?? '') && a.authSecretKeyRef?.name === b.authSecretKeyRef?.name && a.authSecretKeyRef?.key === b.authSecretKeyRef?.key;
 }
 
 /** Connectors and agents, CREATE and UPDATE; DELETE (and finishing one) is never blocked. */
@@ -108,7 +141,7 @@ export const validateKomputer: Handler = (req, ctx) => {
   const agent = decodeOrBadRequest(() => decodeAgent(object, req.namespace || undefined, true));
   const old = oldObject ? decodeOrBadRequest(() => decodeAgent(oldObject, req.namespace || undefined, true)) : undefined;
   const unchanged = old !== undefined && old.connectors.length === agent.connectors.length && old.connectors.every((c, i) => c === agent.connectors[i]);
-  return verdictResponse(req.uid, unlessUnchanged(evaluateAgent(agent, ctx.view), unchanged));
+  return verdictResponse(req.uid, unlessUnchanged(evaluateAgent(agent, ctx.view, old), unchanged));
 };
 
 export const PATHS = {

@@ -16,6 +16,8 @@ export interface AdmissionRequest {
   readonly uid: string;
   readonly kind: GroupVersionKind;
   readonly operation: string;
+  /** `ephemeralcontainers` for a pods/ephemeralcontainers request; empty for the resource itself. */
+  readonly subResource: string;
   readonly namespace: string;
   readonly name: string;
   readonly object: JsonObject | undefined;
@@ -61,6 +63,7 @@ export function decodeReview(body: unknown): Decoded {
     return { ok: false, reason: 'request.kind must be {group, version, kind}' };
   }
   if (typeof req.operation !== 'string') return { ok: false, reason: 'request.operation must be a string' };
+  if (req.subResource !== undefined && typeof req.subResource !== 'string') return { ok: false, reason: 'request.subResource must be a string' };
   if (req.namespace !== undefined && typeof req.namespace !== 'string') return { ok: false, reason: 'request.namespace must be a string' };
   if (req.name !== undefined && typeof req.name !== 'string') return { ok: false, reason: 'request.name must be a string' };
   if (req.dryRun !== undefined && typeof req.dryRun !== 'boolean') return { ok: false, reason: 'request.dryRun must be a boolean' };
@@ -75,6 +78,7 @@ export function decodeReview(body: unknown): Decoded {
       uid: req.uid,
       kind: { group: typeof kind.group === 'string' ? kind.group : '', version: kind.version, kind: kind.kind },
       operation: req.operation,
+      subResource: typeof req.subResource === 'string' ? req.subResource : '',
       namespace: typeof req.namespace === 'string' ? req.namespace : '',
       name: typeof req.name === 'string' ? req.name : '',
       object,

@@ -1,25 +1,17 @@
 // Attachment counts, pure: which agents use a connector. An agent is counted on a
 // connector when one of its own `spec.connectors` references resolves to it (`name` in the
 // agent's namespace, or `namespace/name`) and the reference is allowed (same namespace, or
-// the connector is shared with the agent's namespace): exactly the agents whose pods get
-// the connector, so the count never claims an attachment injection would refuse.
+// the connector is shared with the agent's namespace): the agents whose pods get the
+// connector, so the count never claims an attachment injection would refuse.
+// A disabled connector (`spec.disabled: true`) still counts the agents that reference it:
+// they keep the reference, and their new pods get the connector back once it is re-enabled.
 
 import { objectKey, type Agent, type Connector } from '../model/objects.ts';
-import { isSharedWith, parseConnectorRef } from '../injection/resolve.ts';
+import { isSharedWith, referencedKeys } from '../injection/resolve.ts';
 
 export interface AttachmentStatus {
   readonly attachedAgents: number;
   readonly agentNames: readonly string[];
-}
-
-/** The connector keys an agent's own list points at (valid references, deduplicated). */
-export function referencedKeys(agent: Agent): string[] {
-  const keys = new Set<string>();
-  for (const ref of agent.connectors) {
-    const t = parseConnectorRef(ref, agent.namespace);
-    if (t) keys.add(objectKey(t.namespace, t.name));
-  }
-  return [...keys];
 }
 
 /** How an agent is listed on a connector: by name in its own namespace, else `namespace/name`. */

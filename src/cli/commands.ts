@@ -10,7 +10,7 @@ import { AGENT_KIND, CONNECTOR_KIND, GROUP, POLICY_CONFIGMAP_NAME, VERSION } fro
 import type { ClusterView } from '../model/view.ts';
 import { PolicyHolder } from '../policy/holder.ts';
 import { BUILTIN_POLICY, type PolicyList } from '../policy/incompatible.ts';
-import { injectPod, type InjectionOutcome } from '../injection/inject.ts';
+import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { isObject, objectKey, type JsonObject } from '../model/objects.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/app.ts';
 import { parseJson } from '../server/body.ts';
@@ -60,9 +60,13 @@ export interface MutateResult {
   readonly namespace: string;
 }
 
-/** Runs the injection on a pod object and applies the patch, as the API server would. */
-export function mutatePodObject(pod: JsonObject, namespace: string, view: ClusterView): MutateResult {
-  const outcome = injectPod(pod, namespace, view);
+/**
+ * Runs the injection on a pod object and applies the patch, as the API server would. With
+ * `oldPod`, as a pods/ephemeralcontainers UPDATE from `oldPod` to `pod` (a member added to
+ * a running squad); otherwise as a pod CREATE.
+ */
+export function mutatePodObject(pod: JsonObject, namespace: string, view: ClusterView, oldPod?: JsonObject): MutateResult {
+  const outcome = oldPod ? injectEphemeralContainers(pod, oldPod, namespace, view) : injectPod(pod, namespace, view);
   const result = outcome.patch.length > 0 ? (fastJsonPatch.applyPatch(pod, outcome.patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject) : pod;
   return { pod: result, outcome, namespace };
 }
@@ -80,16 +84,26 @@ export function summarize(r: MutateResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** `mutate`: a pod file -> the injected pod as YAML (stdout) and a summary (stderr). */
-export function mutateCommand(opts: { file?: string; state?: string; namespace?: string }): { yaml: string; summary: string } {
+function readPodFile(path: string): JsonObject {
+  const objects = readObjectsFile(path, 'pod file');
+  const pod = objects[0];
+  if (objects.length !== 1 || !pod || pod.kind !== 'Pod') throw new CliError(`${path} must hold exactly one Pod`);
+  return pod;
+}
+
+/**
+ * `mutate`: a pod file -> the injected pod as YAML (stdout) and a summary (stderr). With
+ * `--old OLD.yaml`: the pod as it was before ephemeral containers were added (what a
+ * member joining a running squad gets).
+ */
+export function mutateCommand(opts: { file?: string; state?: string; namespace?: string; old?: string }): { yaml: string; summary: string } {
   if (!opts.file) throw new CliError('-f POD.yaml is required');
   const { view } = loadCliState(opts.state);
-  const objects = readObjectsFile(opts.file, 'pod file');
-  const pod = objects[0];
-  if (objects.length !== 1 || !pod || pod.kind !== 'Pod') throw new CliError(`${opts.file} must hold exactly one Pod`);
+  const pod = readPodFile(opts.file);
+  const oldPod = opts.old ? readPodFile(opts.old) : undefined;
   const md = pod.metadata as { namespace?: unknown } | undefined;
   const namespace = opts.namespace ?? (typeof md?.namespace === 'string' ? md.namespace : 'default');
-  const result = mutatePodObject(pod, namespace, view);
+  const result = mutatePodObject(pod, namespace, view, oldPod);
   return { yaml: stringify(result.pod), summary: summarize(result) };
 }
 

@@ -130,7 +130,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-f, --file <pod.yaml>', 'the pod to inject').makeOptionMandatory())
     .requiredOption('--state <file>', 'cluster objects (YAML or JSON)')
     .option('-n, --namespace <ns>', "the pod's namespace (default: metadata.namespace, else default)")
-    .action((opts: { file?: string; state?: string; namespace?: string }) => {
+    .option('--old <old-pod.yaml>', 'the pod before ephemeral containers were added: judge -f as a pods/ephemeralcontainers UPDATE (a member joining a running squad)')
+    .action((opts: { file?: string; state?: string; namespace?: string; old?: string }) => {
       const out = mutateCommand(opts);
       process.stdout.write(out.yaml);
       process.stderr.write(out.summary);

@@ -5,7 +5,7 @@
 import { ANNOTATION_INJECTED, ENV_MCP_SERVERS } from '../config/names.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
-import { detectAgentPod } from './detect.ts';
+import { detectAgentPod, detectNewSquadMembers, type Detection } from './detect.ts';
 import { pointer, type PatchOp } from './jsonpatch.ts';
 import { mcpServersJson, tokenEnvName, type Attachment } from './names.ts';
 import { resolveConnectors, type Skip } from './resolve.ts';
@@ -64,8 +64,8 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
  * Ops that make `container.env` carry `desired`: same-named entries are replaced in place
  * (so users' order and `$(VAR)` references hold), later duplicates removed, new ones appended.
  */
-export function envOps(env: unknown, containerIndex: number, desired: readonly EnvVar[]): PatchOp[] | string {
-  const envPath = pointer('spec', 'containers', containerIndex, 'env');
+export function envOps(env: unknown, containerPath: string, desired: readonly EnvVar[]): PatchOp[] | string {
+  const envPath = `${containerPath}/env`;
   if (env === undefined || env === null) return [{ op: 'add', path: envPath, value: desired }];
   if (!Array.isArray(env)) return 'env is not a list';
   const replaces: PatchOp[] = [];
@@ -110,22 +110,53 @@ function fitToBound(attachments: Attachment[], skipped: Skip[]): { kept: Attachm
   return { kept, servers };
 }
 
+/**
+ * Pod CREATE: every agent container gets its connectors, and the pod, when its env was
+ * changed, the annotation naming them. A container whose agent resolves no connector is
+ * left exactly as it came (the operator adds no empty KOMPUTER_MCP_SERVERS either).
+ */
 export function injectPod(pod: JsonObject, namespace: string, view: ClusterView): InjectionOutcome {
-  const detection = detectAgentPod(pod, namespace, view.namespace(namespace));
-  if (detection.kind === 'not-agent') return { patch: [], warnings: [], skipped: 'not an agent pod', containers: [] };
+  const outcome = injectDetected(pod, namespace, view, detectAgentPod(pod, namespace, view.namespace(namespace)));
+  // The annotation records what this service changed: nothing injected (not even an empty
+  // annotation), or an env already right, as the operator injects it, is left as it came.
+  if (outcome.injectedRefs.length === 0 || outcome.result.patch.length === 0) return outcome.result;
+  return { ...outcome.result, patch: [...outcome.result.patch, ...annotationOps(pod.metadata, outcome.injectedRefs.join(','))] };
+}
+
+/**
+ * `pods/ephemeralcontainers` UPDATE: a member added to a running squad gets its connectors
+ * in its new ephemeral container, exactly as a squad container would. The patch touches
+ * nothing else: the API server keeps only ephemeral-container changes on this subresource
+ * (so the pod annotation cannot follow), and everything already in the pod is immutable.
+ */
+export function injectEphemeralContainers(pod: JsonObject, oldPod: JsonObject, namespace: string, view: ClusterView): InjectionOutcome {
+  const detection = detectNewSquadMembers(pod, oldPod, namespace, view.namespace(namespace), (name) => view.agent(namespace, name));
+  return injectDetected(pod, namespace, view, detection).result;
+}
+
+interface Detected {
+  readonly result: InjectionOutcome;
+  /** Every connector reference injected into some container, in first-seen order. */
+  readonly injectedRefs: string[];
+}
+
+/** The decision both paths share: the detected agent containers -> env ops, warnings, summaries. */
+function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, detection: Detection): Detected {
+  const none = (result: InjectionOutcome): Detected => ({ result, injectedRefs: [] });
+  if (detection.kind === 'not-agent') return none({ patch: [], warnings: [], skipped: 'not an agent pod', containers: [] });
   if (detection.kind === 'skip') {
     const warnings = detection.warn ? [`connectors not injected: ${detection.reason}`] : [];
-    return { patch: [], warnings, skipped: detection.reason, containers: [], ...(detection.namespaceNotEnabled ? { namespaceNotEnabled: true } : {}) };
+    return none({ patch: [], warnings, skipped: detection.reason, containers: [], ...(detection.namespaceNotEnabled ? { namespaceNotEnabled: true } : {}) });
   }
 
-  const containers = (pod.spec as JsonObject).containers as unknown[];
+  const spec = pod.spec as JsonObject;
   const patch: PatchOp[] = [];
   const warnings = [...detection.warnings];
   const summaries: ContainerSummary[] = [];
   const injectedRefs: string[] = [];
 
-  for (const { agent: agentName, index } of detection.containers) {
-    const container = containers[index];
+  for (const { agent: agentName, index, field } of detection.containers) {
+    const container = (spec[field] as unknown[])[index];
     const containerName = isObject(container) && typeof container.name === 'string' ? container.name : `#${index}`;
     const agent = view.agent(namespace, agentName);
     if (!agent) {
@@ -134,7 +165,8 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
     }
     const { attachments, skipped } = resolveConnectors(agent, view);
     const { kept, servers } = fitToBound(attachments, skipped);
-    const ops = envOps(isObject(container) ? container.env : undefined, index, desiredEnv(kept, servers));
+    // No connector resolves: the container keeps its env as it came (no empty config).
+    const ops = kept.length === 0 ? [] : envOps(isObject(container) ? container.env : undefined, pointer('spec', field, index), desiredEnv(kept, servers));
     if (typeof ops === 'string') {
       warnings.push(`container ${containerName}: ${ops}, nothing injected`);
       continue;
@@ -145,9 +177,7 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
     summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped });
   }
 
-  if (summaries.length === 0) {
-    return { patch: [], warnings, skipped: 'no agent container could be injected', containers: [] };
-  }
-  patch.push(...annotationOps(pod.metadata, injectedRefs.join(',')));
-  return { patch, warnings, containers: summaries };
+  if (summaries.length === 0) return none({ patch: [], warnings, skipped: 'no agent container could be injected', containers: [] });
+  const skippedAll = injectedRefs.length === 0 ? { skipped: 'no connector resolves for any agent container' } : {};
+  return { result: { patch, warnings, containers: summaries, ...skippedAll }, injectedRefs };
 }

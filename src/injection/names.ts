@@ -1,6 +1,7 @@
 // How connector names become env var names and MCP config, exactly as the agent runtime reads them.
 
 import type { Connector, SecretKeyRef } from '../model/objects.ts';
+import { goJsonObject, goJsonString } from './gojson.ts';
 
 /** `my-git.hub` -> `CONNECTOR_MY_GIT_HUB_TOKEN` (SPEC.md). */
 export function tokenEnvName(connectorName: string): string {
@@ -21,17 +22,39 @@ export interface Attachment {
   readonly tokenRef: SecretKeyRef | undefined;
 }
 
+/** One server entry of `KOMPUTER_MCP_SERVERS`, keyed by `name`; empty fields are left out. */
+export interface ServerEntry {
+  readonly name: string;
+  readonly url: string;
+  readonly tokenEnv?: string | undefined;
+  readonly authType?: string | undefined;
+  readonly headerName?: string | undefined;
+}
+
 /**
- * The `KOMPUTER_MCP_SERVERS` value: a JSON object keyed by connector name, in attachment
- * order, each `{type, url, tokenEnv?, authType?}` in that key order.
+ * The `KOMPUTER_MCP_SERVERS` value exactly as the platform's operator writes it (SPEC.md,
+ * "The exact bytes"): Go's json.Marshal of a map of structs, so keys sorted bytewise, each
+ * entry `{type, url, tokenEnv?, authType?, headerName?}` in that field order with empty
+ * fields omitted (Go's omitempty), and Go's HTML-safe escaping.
  */
-export function mcpServersJson(attachments: readonly Attachment[]): string {
-  const servers: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const a of attachments) {
-    const entry: Record<string, string> = { type: 'http', url: a.connector.url };
-    if (a.tokenRef) entry.tokenEnv = tokenEnvName(a.connector.name);
-    if (a.connector.authType !== undefined) entry.authType = a.connector.authType;
-    servers[a.connector.name] = entry;
+export function serversJson(entries: readonly ServerEntry[]): string {
+  const members: [string, string][] = [];
+  for (const e of entries) {
+    let entry = `{"type":"http","url":${goJsonString(e.url)}`;
+    if (e.tokenEnv) entry += `,"tokenEnv":${goJsonString(e.tokenEnv)}`;
+    if (e.authType) entry += `,"authType":${goJsonString(e.authType)}`;
+    if (e.headerName) entry += `,"headerName":${goJsonString(e.headerName)}`;
+    members.push([e.name, entry + '}']);
   }
-  return JSON.stringify(servers);
+  return goJsonObject(members);
+}
+
+/** The server entry an attachment becomes: `headerName` whenever the connector sets it, as the operator does. */
+export function serverEntry(a: Attachment): ServerEntry {
+  const c = a.connector;
+  return { name: c.name, url: c.url, tokenEnv: a.tokenRef ? tokenEnvName(c.name) : undefined, authType: c.authType, headerName: c.headerName };
+}
+
+export function mcpServersJson(attachments: readonly Attachment[]): string {
+  return serversJson(attachments.map(serverEntry));
 }

@@ -2,7 +2,8 @@
 // dropped (SPEC.md). Anything that cannot be attached is returned as a skip with a reason
 // the user can act on; the rest is still attached.
 
-import type { Agent } from '../model/objects.ts';
+import { ANNOTATION_SHARED_WITH } from '../config/names.ts';
+import { objectKey, type Agent, type Connector } from '../model/objects.ts';
 import { isUsableSecretRef } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
 import { mirroredSecretName, tokenEnvName, type Attachment } from './names.ts';
@@ -10,8 +11,8 @@ import { mirroredSecretName, tokenEnvName, type Attachment } from './names.ts';
 export interface Skip {
   readonly ref: string;
   readonly reason: string;
-  /** A skipped inheritance rather than a skipped connector. */
-  readonly kind?: 'manager';
+  /** A skipped inheritance rather than a skipped connector; or a connector skipped because it is disabled. */
+  readonly kind?: 'manager' | 'disabled';
 }
 
 export interface Resolution {
@@ -22,6 +23,18 @@ export interface Resolution {
 /** Upper bound on connectors attached to one agent: keeps the env and the patch bounded. */
 export const MAX_CONNECTORS_PER_AGENT = 64;
 
+/**
+ * Why a `namespace/name` reference is not attached when the connector is missing or not
+ * shared with the agent's namespace: one text for both, in every path (pod warnings, agent
+ * validation, CLI, logs).
+ */
+export function notVisibleReason(connectorNamespace: string, agentNamespace: string): string {
+  return `not found in namespace ${connectorNamespace}, or not shared with namespace ${agentNamespace} (its owner shares it with the ${ANNOTATION_SHARED_WITH} annotation)`;
+}
+
+/** Why a disabled connector is not injected, and how it comes back. */
+export const DISABLED_REASON = 'it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it';
+
 /** A reference as written in `spec.connectors`, split and checked. */
 export function parseConnectorRef(ref: string, agentNamespace: string): { namespace: string; name: string } | undefined {
   const parts = ref.split('/');
@@ -30,8 +43,29 @@ export function parseConnectorRef(ref: string, agentNamespace: string): { namesp
   return undefined;
 }
 
+/** The connector keys (`namespace/name`) an agent's own list points at: valid references, deduplicated. */
+export function referencedKeys(agent: Agent): string[] {
+  const keys = new Set<string>();
+  for (const ref of agent.connectors) {
+    const t = parseConnectorRef(ref, agent.namespace);
+    if (t) keys.add(objectKey(t.namespace, t.name));
+  }
+  return [...keys];
+}
+
 export function isSharedWith(sharedWith: readonly string[], namespace: string): boolean {
   return sharedWith.includes('*') || sharedWith.includes(namespace);
+}
+
+/**
+ * The connector a reference names, if an agent in `agentNamespace` may use it: same
+ * namespace, or shared with that namespace. Across namespaces, "missing" and "not shared"
+ * are one answer, so an agent's owner cannot probe which connectors exist elsewhere.
+ */
+export function visibleConnector(target: { namespace: string; name: string }, agentNamespace: string, view: ClusterView): Connector | undefined {
+  const connector = view.connector(target.namespace, target.name);
+  if (!connector || (target.namespace !== agentNamespace && !isSharedWith(connector.sharedWith, agentNamespace))) return undefined;
+  return connector;
 }
 
 /** The references an agent uses, own first, then its manager's (one level, same namespace). */
@@ -61,19 +95,19 @@ export function resolveConnectors(agent: Agent, view: ClusterView): Resolution {
       skipped.push({ ref, reason: 'not a valid reference: use "name" or "namespace/name"' });
       continue;
     }
-    const qualified = `${target.namespace}/${target.name}`;
+    const qualified = objectKey(target.namespace, target.name);
     if (seen.has(qualified)) continue; // duplicates are dropped silently, as the platform does
     seen.add(qualified);
     const crossNamespace = target.namespace !== agent.namespace;
     const shownRef = crossNamespace ? qualified : target.name;
 
-    const connector = view.connector(target.namespace, target.name);
+    const connector = visibleConnector(target, agent.namespace, view);
     if (!connector) {
-      skipped.push({ ref: shownRef, reason: `connector not found in namespace ${target.namespace}` });
+      skipped.push({ ref: shownRef, reason: crossNamespace ? notVisibleReason(target.namespace, agent.namespace) : `connector not found in namespace ${target.namespace}` });
       continue;
     }
-    if (crossNamespace && !isSharedWith(connector.sharedWith, agent.namespace)) {
-      skipped.push({ ref: shownRef, reason: `not shared with namespace ${agent.namespace} (its owner must list it in the komputer.ai/shared-with-namespaces annotation)` });
+    if (connector.disabled) {
+      skipped.push({ ref: shownRef, reason: DISABLED_REASON, kind: 'disabled' });
       continue;
     }
     const secret = connector.authSecretKeyRef;

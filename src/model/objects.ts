@@ -2,7 +2,7 @@
 // (AdmissionReview bodies, state files, watch events) is decoded here with explicit
 // checks, so nothing downstream touches `unknown` or full API objects.
 
-import { ANNOTATION_SHARED_WITH } from '../config/names.ts';
+import { ANNOTATION_SHARED_WITH, LABEL_SQUAD } from '../config/names.ts';
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -16,7 +16,15 @@ export interface Connector {
   readonly url: string;
   /** As written on the object; undefined means the platform default (`token`). */
   readonly authType: string | undefined;
+  /** The header that carries the token for `authType: header`; copied into the config whenever set. */
+  readonly headerName?: string | undefined;
   readonly authSecretKeyRef: SecretKeyRef | undefined;
+  /**
+   * `spec.disabled: true`: never injected into a new pod. Only a JSON `true` counts: the
+   * platform's published CRD does not list the field (an API server with it prunes it),
+   * and anything else is what the platform's Go types would not read as disabled.
+   */
+  readonly disabled?: boolean;
   /** Namespaces this connector is shared with (annotation), `*` meaning all. */
   readonly sharedWith: readonly string[];
   /** The stored status, as observed (the attachment controller compares against it). */
@@ -30,6 +38,8 @@ export interface Agent {
   /** `spec.connectors` as written: `name` or `namespace/name`. */
   readonly connectors: readonly string[];
   readonly officeManager: string | undefined;
+  /** The squad this agent belongs to (its `komputer.ai/squad` label), if any. */
+  readonly squad?: string | undefined;
 }
 
 export interface NamespaceInfo {
@@ -114,7 +124,9 @@ export function decodeConnector(raw: unknown, defaultNamespace?: string, allowGe
     service: str(spec.service) ?? '',
     url: str(spec.url) ?? '',
     authType: str(spec.authType),
+    headerName: str(spec.headerName),
     authSecretKeyRef: decodeSecretKeyRef(spec.authSecretKeyRef),
+    disabled: spec.disabled === true,
     sharedWith: parseSharedWith(md.annotations[ANNOTATION_SHARED_WITH]),
     status: decodeAttachmentStatus(raw.status),
     resourceVersion: isObject(raw.metadata) ? str(raw.metadata.resourceVersion) : undefined,
@@ -136,7 +148,8 @@ export function decodeAgent(raw: unknown, defaultNamespace?: string, allowGenera
   const spec = isObject(raw.spec) ? raw.spec : {};
   const connectors = Array.isArray(spec.connectors) ? spec.connectors.filter((c): c is string => typeof c === 'string') : [];
   const manager = str(spec.officeManager);
-  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined };
+  const squad = md.labels[LABEL_SQUAD];
+  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined, ...(typeof squad === 'string' && squad !== '' ? { squad } : {}) };
 }
 
 export function decodeNamespace(raw: unknown): NamespaceInfo {

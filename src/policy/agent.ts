@@ -1,17 +1,20 @@
 // The admission verdict for a KomputerAgent's `spec.connectors`.
 //
-// Denied: only references that can never resolve, whatever else exists in the cluster:
-// not `name` or `namespace/name` (empty, more than one slash), or with a part that is not
-// a valid Kubernetes name (a connector is `metadata.name`, a DNS-1123 subdomain; a
-// namespace is a DNS-1123 label), e.g. `GitHub` or ` github`.
+// Denied: references that can never resolve, whatever else exists in the cluster: not
+// `name` or `namespace/name` (empty, more than one slash), or with a part that is not a
+// valid Kubernetes name (a connector is `metadata.name`, a DNS-1123 subdomain; a namespace
+// is a DNS-1123 label), e.g. `GitHub` or ` github`. And, as the platform's API does, a new
+// reference to a disabled connector (on CREATE, or added by an UPDATE; references the old
+// object already had stay allowed, with injection's warning). A disabled connector in a
+// namespace that does not share it is reported like a missing one, never as disabled.
 // Warned: everything injection would skip for now but that can change later (connector
 // not created yet, not shared yet, name or token-variable collision, office manager
 // missing, ...). The warnings are injection's own skip reasons (resolveConnectors), so
 // admission tells the user exactly what the agent's pods will (not) get.
 
-import type { Agent } from '../model/objects.ts';
+import { objectKey, type Agent } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
-import { parseConnectorRef, resolveConnectors } from '../injection/resolve.ts';
+import { parseConnectorRef, referencedKeys, resolveConnectors, visibleConnector } from '../injection/resolve.ts';
 import type { Verdict } from './verdict.ts';
 import { clip, quote } from './text.ts';
 
@@ -32,7 +35,8 @@ export function invalidRefReason(ref: string, agentNamespace: string): string | 
   return undefined;
 }
 
-export function evaluateAgent(agent: Agent, view: ClusterView): Verdict {
+/** `old` is the object before an UPDATE: its references are not new. */
+export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Verdict {
   const invalid: string[] = [];
   const valid: string[] = [];
   agent.connectors.forEach((ref, i) => {
@@ -41,9 +45,20 @@ export function evaluateAgent(agent: Agent, view: ClusterView): Verdict {
     else valid.push(ref);
   });
 
+  // A new reference to a disabled connector the agent may see: refused, as the platform does.
+  const before = new Set(old ? referencedKeys(old) : []);
+  const disabled: string[] = [];
+  for (const ref of valid) {
+    const target = parseConnectorRef(ref, agent.namespace)!;
+    if (before.has(objectKey(target.namespace, target.name))) continue;
+    if (visibleConnector(target, agent.namespace, view)?.disabled && !disabled.includes(ref)) disabled.push(ref);
+  }
+
   // Warnings for the well-formed rest, so one apply shows every problem.
   const { skipped } = resolveConnectors({ ...agent, connectors: valid }, view);
-  const lines = skipped.map((s) => clip(s.kind === 'manager' ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
+  const lines = skipped
+    .filter((s) => !(s.kind === 'disabled' && disabled.includes(s.ref)))
+    .map((s) => clip(s.kind === 'manager' ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
   const warnings = lines.length > MAX_WARNINGS ? [...lines.slice(0, MAX_WARNINGS - 1), `and ${lines.length - MAX_WARNINGS + 1} more connector problems`] : lines;
 
   if (invalid.length > 0) {
@@ -51,6 +66,20 @@ export function evaluateAgent(agent: Agent, view: ClusterView): Verdict {
     return {
       allowed: false,
       message: clip(`${invalid.slice(0, MAX_LISTED_INVALID).join('; ')}${more}. Use "name" (same namespace) or "namespace/name".`, 400),
+      warnings,
+    };
+  }
+  if (disabled.length > 0) {
+    const listed = disabled.slice(0, MAX_LISTED_INVALID).map((r) => quote(r, 60)).join(', ');
+    const more = disabled.length > MAX_LISTED_INVALID ? ` and ${disabled.length - MAX_LISTED_INVALID} more` : '';
+    const one = disabled.length === 1;
+    return {
+      allowed: false,
+      message: clip(
+        `spec.connectors: ${one ? 'connector' : 'connectors'} ${listed}${more} ${one ? 'is' : 'are'} disabled and cannot be newly attached. ` +
+          `Fix: re-enable ${one ? 'it' : 'them'} with spec.disabled: false on the connector, or remove ${one ? 'it' : 'them'} from spec.connectors.`,
+        400,
+      ),
       warnings,
     };
   }

@@ -13,7 +13,7 @@
 //       service: Acme MCP              # required; display name (max 60 chars)
 //       url: https://mcp.acme.example/mcp   # required; http(s), no user-info
 //       match: exact                   # optional; exact (default) or prefix
-//       allowedAuthTypes: [oauth]      # optional; subset of [token, oauth]; default [oauth]
+//       allowedAuthTypes: [oauth]      # optional; subset of [token, oauth, header]; default [oauth]
 //       why: Acme refuses personal tokens   # required; why other auth types fail (max 160)
 //       instead: set spec.authType: oauth   # required; the remedy (max 160)
 //     - id: notion                     # an entry with `enabled: false` needs only its id:
@@ -47,8 +47,8 @@ import { clip, quote } from './text.ts';
 /** The ConfigMap data key holding the admin's policy. */
 export const POLICY_CONFIGMAP_KEY = 'incompatible.yaml';
 
-/** The auth types the platform's CRD allows (`spec.authType` enum). */
-export const AUTH_TYPES = ['token', 'oauth'] as const;
+/** The auth types the platform's CRD allows (`spec.authType` enum, commit 7267b1d). */
+export const AUTH_TYPES = ['token', 'oauth', 'header'] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 
 export type MatchMode = 'exact' | 'prefix';

@@ -5,13 +5,20 @@
 //   - spec.url empty, unparseable, or not http(s);
 //   - spec.url with user-info, for every host: URLs are copied into pod specs and logs;
 //   - spec.authSecretKeyRef present with an empty name or key;
-//   - spec.authType other than token/oauth (the CRD enum; guards state files and old CRDs);
-//   - a URL on the known-incompatible list with an auth type the entry does not allow.
+//   - spec.authType other than token/oauth/header (the CRD enum; guards state files, old
+//     CRDs and tools that send values such as `none`);
+//   - spec.authType header without a spec.headerName, or with one that is not an HTTP
+//     header name (RFC 9110 token) or is a header the MCP client sets itself;
+//   - a URL on the known-incompatible list with an auth type the entry does not allow
+//     (a static token in a header does not satisfy an OAuth-only service either).
 // Warned (allowed, but the user should know):
 //   - plain http:// to a host outside the cluster (see isClusterInternalHost);
-//   - a token connector without authSecretKeyRef at a service known to need a token;
+//   - a token connector without authSecretKeyRef at a service known to need a token, and a
+//     header connector without authSecretKeyRef (it would send an empty header);
+//   - spec.headerName on another auth type (the runtime ignores it);
+//   - on UPDATE, spec.disabled turned on while agents use the connector;
 //   - on UPDATE, spec.url / authType / authSecretKeyRef changed while agents use the
-//     connector: running pods keep the old values until restarted.
+//     connector (and spec.headerName): running pods keep the old values until restarted.
 //
 // Messages never contain the URL as written nor anything from a Secret: only the canonical
 // host, entry texts from the policy, and field names.
@@ -21,7 +28,7 @@ import type { CanonicalUrl } from './url.ts';
 import { canonicalUrl, isClusterInternalHost } from './url.ts';
 import type { KnownTokenService, PolicyList } from './incompatible.ts';
 import { AUTH_TYPES, KNOWN_TOKEN_SERVICES, findEntry, findTokenService } from './incompatible.ts';
-import { clip, plural, sentence } from './text.ts';
+import { clip, plural, quote, sentence } from './text.ts';
 
 export interface Verdict {
   readonly allowed: boolean;
@@ -40,6 +47,28 @@ export interface ConnectorVerdictOptions {
 /** `authType` as the platform reads it: unset or empty means `token`. */
 export function effectiveAuthType(connector: Pick<Connector, 'authType'>): string {
   return connector.authType === undefined || connector.authType === '' ? 'token' : connector.authType;
+}
+
+/** RFC 9110 section 5.1: a field name is a token, one or more tchar. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Headers the MCP client sets itself: a token there would be overwritten or break the request. */
+export const CLIENT_OWNED_HEADERS = ['Host', 'Content-Length', 'Content-Type', 'Transfer-Encoding', 'Connection'] as const;
+
+/** Why `headerName` cannot carry the token of an `authType: header` connector, or undefined. */
+export function headerNameProblem(headerName: string): string | undefined {
+  if (headerName === '') {
+    return 'spec.authType header needs spec.headerName, the HTTP header that carries the token (for example X-API-Key). ' +
+      'Fix: set spec.headerName, or use spec.authType: token to send the token as Authorization: Bearer.';
+  }
+  if (!HTTP_TOKEN.test(headerName)) {
+    return `spec.headerName ${quote(headerName, 40)} is not an HTTP header name (RFC 9110: letters, digits and !#$%&'*+-.^_\`|~, no spaces or colons). Fix: use a name such as X-API-Key.`;
+  }
+  const owned = CLIENT_OWNED_HEADERS.find((h) => h.toLowerCase() === headerName.toLowerCase());
+  if (owned) {
+    return `spec.headerName ${owned} is set by the MCP client itself (${CLIENT_OWNED_HEADERS.join(', ')}), so it cannot carry the token. Fix: use a header such as X-API-Key.`;
+  }
+  return undefined;
 }
 
 function deny(message: string): Verdict {
@@ -66,12 +95,20 @@ export function evaluateConnector(connector: Connector, policy: PolicyList, old?
   const authType = effectiveAuthType(connector);
   if (!(AUTH_TYPES as readonly string[]).includes(authType)) {
     // Not echoed: an unexpected value is user input of unknown content.
-    return deny(`spec.authType must be ${AUTH_TYPES.join(' or ')} (unset means token).`);
+    return deny(
+      `spec.authType must be ${AUTH_TYPES.slice(0, -1).join(', ')} or ${AUTH_TYPES.at(-1)} (unset means token). ` +
+        'For a server that needs no credentials, use token and leave spec.authSecretKeyRef unset.',
+    );
+  }
+  const headerName = connector.headerName ?? '';
+  if (authType === 'header') {
+    const problem = headerNameProblem(headerName);
+    if (problem) return deny(problem);
   }
 
   const entry = findEntry(policy, url);
   if (entry && !(entry.allowedAuthTypes as readonly string[]).includes(authType)) {
-    const what = authType === 'token' ? 'static tokens' : `authType ${authType}`;
+    const what = authType === 'token' ? 'static tokens' : authType === 'header' ? 'static header tokens (authType header)' : `authType ${authType}`;
     return deny(`${entry.service} rejects ${what}: ${sentence(entry.why)}. Fix: ${sentence(entry.instead)}.`);
   }
 
@@ -88,7 +125,20 @@ export function evaluateConnector(connector: Connector, policy: PolicyList, old?
     );
   }
 
+  if (authType === 'header' && !ref) {
+    warnings.push(`spec.authType is header but spec.authSecretKeyRef is not set, so agents send no ${headerName} value. Point authSecretKeyRef at the Secret key holding it.`);
+  }
+  if (authType !== 'header' && headerName !== '') {
+    warnings.push(`spec.headerName is ignored because spec.authType is ${authType}: the token is sent as Authorization: Bearer. Set spec.authType: header to send it in ${quote(headerName, 40)} instead.`);
+  }
+
   const attached = opts.attachedAgents ?? 0;
+  if (old && attached > 0 && connector.disabled && !old.disabled) {
+    warnings.push(
+      `spec.disabled is now true while ${plural(attached, 'agent uses', 'agents use')} this connector: new pods will not get it, ` +
+        'and running pods keep it until they are restarted. Set spec.disabled: false to re-enable it.',
+    );
+  }
   if (old && attached > 0) {
     const changed = changedFields(old, connector, url);
     if (changed.length > 0) {
@@ -110,6 +160,7 @@ function changedFields(old: Connector, now: Connector, nowUrl: CanonicalUrl): st
   if (urlChanged) out.push('spec.url');
   if (effectiveAuthType(old) !== effectiveAuthType(now)) out.push('spec.authType');
   if (!sameRef(old.authSecretKeyRef, now.authSecretKeyRef)) out.push('spec.authSecretKeyRef');
+  if ((old.headerName ?? '') !== (now.headerName ?? '')) out.push('spec.headerName');
   return out;
 }
 

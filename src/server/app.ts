@@ -79,10 +79,12 @@ export function createApp(options: AppOptions): Express {
         name: r.name,
         kind: r.kind.kind,
         operation: r.operation,
+        ...(r.subResource ? { subResource: r.subResource } : {}),
         user: r.user,
         dryRun: r.dryRun,
         verdict,
         reason: outcome.decision.reason,
+        injected: outcome.decision.injected,
         warnings: response.warnings,
         ms: Math.round(seconds * 1e5) / 100,
       };

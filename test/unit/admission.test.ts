@@ -49,7 +49,8 @@ describe('namespace cache behind the API server', () => {
   function store(enabled: boolean): ClusterStore {
     const s = new ClusterStore();
     s.putNamespace({ name: 'a', labels: enabled ? { 'komputer.ai/connector-injection': 'enabled' } : {} });
-    s.putAgent({ namespace: 'a', name: 'x', connectors: [], officeManager: undefined });
+    s.putConnector({ namespace: 'a', name: 'gh', service: 'github', url: 'https://api.githubcopilot.com/mcp/', authType: 'token', authSecretKeyRef: { name: 'gh', key: 'token' }, sharedWith: [] });
+    s.putAgent({ namespace: 'a', name: 'x', connectors: ['gh'], officeManager: undefined });
     return s;
   }
   test('a label that arrives while the request waits is honoured', async () => {

@@ -52,6 +52,12 @@ describe('statusFor / computeAll', () => {
       want: { 'a/gh': [1, ['boss']] },
     },
     {
+      name: 'a disabled connector still counts the agents that reference it (they get it back when re-enabled)',
+      connectors: [{ ...connector('a', 'gh', ['b']), disabled: true }],
+      agents: [agent('a', 'x', ['gh']), agent('b', 'y', ['a/gh']), agent('c', 'z', ['a/gh'])],
+      want: { 'a/gh': [2, ['b/y', 'x']] },
+    },
+    {
       name: 'malformed references are ignored',
       connectors: [connector('a', 'gh')],
       agents: [agent('a', 'x', ['', 'a/b/gh', '/gh'])],

@@ -32,6 +32,15 @@ const agentPod = {
   spec: { containers: [{ name: 'planner', image: 'x', env: [{ name: 'A', value: 'b' }] }, { name: 'coder', image: 'x' }] },
 };
 
+// A member added to a running squad (pods/ephemeralcontainers), against a state whose agents carry squad labels.
+const squadCtx = { view: loadStateFile(join(import.meta.dirname, '..', 'golden', 'squad-member-added', 'state.yaml')).store, policy: () => BUILTIN_POLICY };
+const squadPod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'squad-alpha-0', namespace: 'team-a', labels: { 'komputer.ai/squad': 'true', 'komputer.ai/squad-name': 'alpha', 'komputer.ai/member-planner': 'true' } },
+  spec: { containers: [{ name: 'planner', image: 'x' }], ephemeralContainers: [{ name: 'writer', image: 'x' }] },
+};
+
 /** Replaces the value at a random path of `base` with `value` (or deletes it). */
 function mutateAt(base: unknown, path: (string | number)[], value: unknown, remove: boolean): unknown {
   const root = structuredClone(base) as Record<string, unknown>;
@@ -60,6 +69,12 @@ function pathsOf(value: unknown, prefix: (string | number)[] = [], out: (string 
 
 const base = podReview(agentPod, 'team-a', { uid: 'fuzz' });
 const basePaths = pathsOf(base);
+const ephemeralBase = podReview(
+  { ...squadPod, spec: { ...squadPod.spec, ephemeralContainers: [...squadPod.spec.ephemeralContainers, { name: 'coder', image: 'x', env: [{ name: 'ROLE', value: 'coder' }] }] } },
+  'team-a',
+  { uid: 'fuzz-ephemeral', operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: squadPod },
+);
+const ephemeralPaths = pathsOf(ephemeralBase);
 const weird = fc.oneof(
   fc.anything({ maxDepth: 3 }),
   fc.string({ unit: 'binary', maxLength: 64 }),
@@ -103,6 +118,55 @@ describe('fuzz: decision code (shared by the server and the review CLI)', () => 
       }),
       { numRuns: 20_000 * SCALE },
     );
+  });
+
+  test('mutated pods/ephemeralcontainers reviews: a well-formed answer or a one-line reason, never a throw', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ephemeralPaths), weird, fc.boolean(), (path, value, remove) => {
+        cases++;
+        const out = processReview(mutateAt(ephemeralBase, path, value, remove), squadCtx, handlerForKind);
+        if (out.ok) {
+          assert.equal(out.error, undefined, `handler threw: ${String(out.error)}`);
+          checkWellFormed(out.body, out.request.uid);
+        } else {
+          assert.ok(out.reason.length > 0 && !out.reason.includes('\n'));
+        }
+      }),
+      { numRuns: 5_000 * SCALE },
+    );
+  });
+
+  test('ephemeral containers: a patch touches only new members, applies, and a second run yields none', () => {
+    const name = fc.constantFrom('coder', 'writer', 'planner', 'outsider', 'nolabel', 'debugger', 'ghost');
+    const envVar = fc.record({ name: fc.constantFrom('A', 'KOMPUTER_MCP_SERVERS', 'CONNECTOR_GITHUB_TOKEN', 'CONNECTOR_KEYED_TOKEN'), value: fc.string({ maxLength: 8 }) });
+    const container = (n: string) => fc.record({ name: fc.constant(n), image: fc.constant('x'), env: fc.option(fc.array(envVar, { maxLength: 4 }), { nil: undefined }) }, { requiredKeys: ['name', 'image'] });
+    const split = fc.uniqueArray(name, { maxLength: 5 }).chain((names) => fc.tuple(fc.constant(names), fc.nat({ max: names.length })));
+    let patchedRuns = 0;
+    fc.assert(
+      fc.property(split.chain(([names, cut]) => fc.tuple(fc.tuple(...names.map(container)), fc.constant(cut))), ([ephemeral, cut]) => {
+        cases++;
+        const pod = (list: unknown[]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'squad-alpha-0', namespace: 'team-a', labels: { 'komputer.ai/squad': 'true', 'komputer.ai/squad-name': 'alpha', 'komputer.ai/member-planner': 'true' } }, spec: { containers: [{ name: 'planner', image: 'x' }], ephemeralContainers: list } });
+        const oldPod = pod(ephemeral.slice(0, cut));
+        const obj = pod([...ephemeral]);
+        const review = (o: unknown) => podReview(o as Record<string, unknown>, 'team-a', { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: oldPod });
+        const out = processReview(review(obj), squadCtx, handlerForKind);
+        assert.ok(out.ok);
+        const patch = out.body.response.patch;
+        if (!patch) return;
+        patchedRuns++;
+        const ops = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as fastJsonPatch.Operation[];
+        for (const op of ops) {
+          const m = /^\/spec\/ephemeralContainers\/(\d+)\/env/.exec(op.path);
+          assert.ok(m && Number(m[1]) >= cut, `op ${op.path} is outside the new ephemeral containers (from index ${cut})`);
+        }
+        const result = fastJsonPatch.applyPatch(obj, ops, true, false).newDocument;
+        const again = processReview(review(result), squadCtx, handlerForKind);
+        assert.ok(again.ok);
+        assert.equal(again.body.response.patch, undefined, 'a second pass must not patch');
+      }),
+      { numRuns: 3_000 * SCALE },
+    );
+    assert.ok(patchedRuns > 3_000 * SCALE * 0.2, `only ${patchedRuns} runs produced a patch: the property tests too little`);
   });
 
   test('random JSON values as the whole body', () => {

@@ -47,7 +47,7 @@ describe('envOps', () => {
   ];
   const apply = (env: unknown) => {
     const pod = { spec: { containers: [{ name: 'a', ...(env === undefined ? {} : { env }) }] } };
-    const ops = envOps(env, 0, want);
+    const ops = envOps(env, '/spec/containers/0', want);
     assert.ok(Array.isArray(ops));
     return { ops, env: (fastJsonPatch.applyPatch(pod, ops as fastJsonPatch.Operation[], true, false).newDocument as typeof pod).spec.containers[0]! as { env?: unknown } };
   };
@@ -66,14 +66,14 @@ describe('envOps', () => {
     assert.ok(r.ops.every((o) => !JSON.stringify(o).includes('literal') && !JSON.stringify(o).includes('dup')));
   });
   test('already correct: no ops', () => {
-    assert.deepEqual(envOps([{ name: 'X', value: 'y' }, ...want], 0, want), []);
+    assert.deepEqual(envOps([{ name: 'X', value: 'y' }, ...want], '/spec/containers/0', want), []);
   });
   test('an entry with extra fields is not equal and gets replaced', () => {
-    const ops = envOps([{ name: 'KOMPUTER_MCP_SERVERS', value: '{}', valueFrom: { fieldRef: { fieldPath: 'x' } } }], 0, [want[1]!]);
+    const ops = envOps([{ name: 'KOMPUTER_MCP_SERVERS', value: '{}', valueFrom: { fieldRef: { fieldPath: 'x' } } }], '/spec/containers/0', [want[1]!]);
     assert.deepEqual(ops, [{ op: 'replace', path: '/spec/containers/0/env/0', value: want[1] }]);
   });
   test('env that is not a list is reported, not patched', () => {
-    assert.equal(typeof envOps({ A: 1 }, 0, want), 'string');
+    assert.equal(typeof envOps({ A: 1 }, '/spec/containers/0', want), 'string');
   });
 });
 
@@ -117,6 +117,33 @@ describe('resolveConnectors', () => {
     const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['github'], officeManager: 'boss' }, s);
     assert.equal(r.attachments.length, 1);
     assert.match(r.skipped[0]!.reason, /office manager agent team-a\/boss not found/);
+  });
+  test('authType and headerName are copied as the operator does: empty ones left out, unknown values kept (no crash)', () => {
+    const s = new ClusterStore();
+    s.putConnector(connector('empty', 'team-a', { authType: '', headerName: '' }));
+    s.putConnector(connector('odd', 'team-a', { authType: 'none', headerName: 'X-Odd' }));
+    const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['odd', 'empty'], officeManager: undefined }, s);
+    assert.equal(
+      mcpServersJson(r.attachments),
+      '{"empty":{"type":"http","url":"https://empty.example/mcp","tokenEnv":"CONNECTOR_EMPTY_TOKEN"},"odd":{"type":"http","url":"https://odd.example/mcp","tokenEnv":"CONNECTOR_ODD_TOKEN","authType":"none","headerName":"X-Odd"}}',
+    );
+  });
+  test('a disabled connector is skipped with how to re-enable it; one later with the same name is then used', () => {
+    const s = new ClusterStore();
+    s.putConnector(connector('github', 'team-a', { disabled: true }));
+    s.putConnector(connector('github', 'shared', { sharedWith: ['team-a'] }));
+    const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['github', 'shared/github'], officeManager: undefined }, s);
+    assert.deepEqual(r.attachments.map((a) => a.ref), ['shared/github']);
+    assert.deepEqual(r.skipped, [{ ref: 'github', reason: 'it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it', kind: 'disabled' }]);
+  });
+  test('across namespaces, missing and not shared are one message (and a disabled unshared one reads the same)', () => {
+    const s = new ClusterStore();
+    s.putConnector(connector('private', 'owner', { sharedWith: ['team-b'] }));
+    s.putConnector(connector('paused', 'owner', { sharedWith: ['team-b'], disabled: true }));
+    const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['owner/private', 'owner/paused', 'owner/absent'], officeManager: undefined }, s);
+    assert.equal(r.attachments.length, 0);
+    assert.deepEqual(new Set(r.skipped.map((x) => x.reason)), new Set(['not found in namespace owner, or not shared with namespace team-a (its owner shares it with the komputer.ai/shared-with-namespaces annotation)']));
+    assert.deepEqual(r.skipped.map((x) => x.kind), [undefined, undefined, undefined]);
   });
   test(`at most ${MAX_CONNECTORS_PER_AGENT} connectors per agent`, () => {
     const s = new ClusterStore();

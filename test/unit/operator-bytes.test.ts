@@ -13,11 +13,12 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { parse } from 'yaml';
 import { serversJson, type ServerEntry } from '../../src/injection/names.ts';
 
 const SCALE = Number(process.env.FUZZ_RUNS ?? '1');
@@ -193,4 +194,31 @@ function checkProperty(arb: fc.Arbitrary<ServerEntry[]>, numRuns: number): void 
 describe('serversJson equals the operator bytes: properties', () => {
   test('arbitrary well-formed Unicode in every field', () => checkProperty(entriesArb(wellFormedUnit), 400 * SCALE));
   test('strings with lone surrogates (Go decodes them to U+FFFD)', () => checkProperty(entriesArb(withLoneUnit), 200 * SCALE));
+});
+
+// Every KOMPUTER_MCP_SERVERS in the golden cases (what the service injects, and what the
+// operator-injected pods carry) is re-rendered by Go from its own entries: same bytes.
+describe('golden KOMPUTER_MCP_SERVERS values are the operator bytes', () => {
+  const golden = join(import.meta.dirname, '..', 'golden');
+  const values: { where: string; value: string }[] = [];
+  for (const name of readdirSync(golden).sort()) {
+    for (const file of ['pod.yaml', 'expected.yaml']) {
+      const path = join(golden, name, file);
+      if (!existsSync(path)) continue;
+      const pod = parse(readFileSync(path, 'utf8')) as { spec?: { containers?: unknown[]; ephemeralContainers?: unknown[] } };
+      for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])] as { name: string; env?: { name: string; value?: string }[] }[]) {
+        for (const e of c.env ?? []) if (e.name === 'KOMPUTER_MCP_SERVERS' && e.value?.startsWith('{')) values.push({ where: `${name}/${file} ${c.name}`, value: e.value });
+      }
+    }
+  }
+
+  test('there are golden values to check', () => assert.ok(values.length >= 15, `found ${values.length}`));
+
+  test('each equals what Go writes for its entries', () => {
+    const cases = values.map(({ value }) =>
+      Object.entries(JSON.parse(value) as Record<string, Omit<ServerEntry, 'name'>>).map(([name, e]) => ({ name, url: e.url, tokenEnv: e.tokenEnv, authType: e.authType, headerName: e.headerName })),
+    );
+    const lines = operatorLines(cases);
+    values.forEach(({ where, value }, i) => assert.equal(value, lines[i], `${where}: not the operator's bytes`));
+  });
 });

@@ -55,6 +55,11 @@ describe('admission server', () => {
     ['missing uid', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' } }), { 'content-type': 'application/json' }, /request.uid/],
     ['object of the wrong type', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: 'nope' } }), { 'content-type': 'application/json' }, /request.object must be an object/],
     ['CREATE without object', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'team-a' } }), { 'content-type': 'application/json' }, /request.object is missing/],
+    ['ephemeral containers without oldObject', JSON.stringify(podReview(POD, 'team-a', { operation: 'UPDATE', subResource: 'ephemeralcontainers' })), { 'content-type': 'application/json' }, /^request\.oldObject is missing for a pods\/ephemeralcontainers UPDATE$/],
+    ['ephemeral containers without object', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'UPDATE', subResource: 'ephemeralcontainers', namespace: 'team-a', oldObject: POD } }), { 'content-type': 'application/json' }, /^request\.object is missing for a pods\/ephemeralcontainers UPDATE$/],
+    ['ephemeral containers whose object is not a Pod', JSON.stringify(podReview({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: {} }, 'team-a', { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: POD })), { 'content-type': 'application/json' }, /^request\.object is not a Pod \(kind Pod with a spec\)$/],
+    ['ephemeral containers whose oldObject has no spec', JSON.stringify(podReview(POD, 'team-a', { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: { kind: 'Pod', metadata: { name: 'p' } } })), { 'content-type': 'application/json' }, /^request\.oldObject is not a Pod/],
+    ['subResource of the wrong type', JSON.stringify({ ...podReview(POD, 'team-a'), request: { ...(podReview(POD, 'team-a').request as object), subResource: 7 } }), { 'content-type': 'application/json' }, /^request\.subResource must be a string$/],
     ['wrong content type', JSON.stringify(podReview(POD, 'team-a')), { 'content-type': 'text/plain' }, /content type must be application\/json/],
     ['no content type', JSON.stringify(podReview(POD, 'team-a')), {}, /content type must be application\/json/],
     ['oversized body', JSON.stringify({ ...podReview(POD, 'team-a'), padding: 'x'.repeat(100 * 1024) }), { 'content-type': 'application/json' }, /exceeds the limit of 65536 bytes/],
@@ -82,6 +87,17 @@ describe('admission server', () => {
     });
     assert.equal(res.status, 400);
     assert.match(res.text, /exceeds the limit/);
+  });
+
+  test('a pod UPDATE (not the ephemeralcontainers subresource) is allowed untouched', async () => {
+    for (const subResource of [undefined, 'status', 'resize']) {
+      const res = await post(server.port, '/mutate/pods', JSON.stringify(podReview(POD, 'team-a', { operation: 'UPDATE', oldObject: POD, ...(subResource ? { subResource } : {}) })), certs.ca);
+      assert.equal(res.status, 200);
+      const out = JSON.parse(res.text) as { response: { allowed: boolean; patch?: string; warnings?: string[] } };
+      assert.equal(out.response.allowed, true);
+      assert.equal(out.response.patch, undefined);
+      assert.equal(out.response.warnings, undefined);
+    }
   });
 
   test('an unknown path is a 404, not a crash', async () => {

@@ -138,6 +138,50 @@ describe('komputer-webhook validate', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /is invalid/);
   });
+  test('authType none (sent by the platform\'s own tools), a header connector without headerName: exit 1 with the fix; a good header connector: exit 0', () => {
+    const spec = (extra: Record<string, unknown>) => ({ ...connector('keyed', 'https://mcp.keyed.example/mcp'), spec: { type: 'remote', service: 'keyed', url: 'https://mcp.keyed.example/mcp', authSecretKeyRef: { name: 'k', key: 'v' }, ...extra } });
+    const none = run(['-f', write('none.yaml', JSON.stringify(spec({ authType: 'none' })))]);
+    assert.equal(none.status, 1, none.stderr);
+    assert.equal(none.stdout, 'KomputerConnector team-a/keyed: denied: spec.authType must be token, oauth or header (unset means token). For a server that needs no credentials, use token and leave spec.authSecretKeyRef unset.\n');
+    const reviewed = spawnSync(process.execPath, [CLI, 'review', '--state', write('none-state.yaml', '')], { input: review(spec({ authType: 'none' })), encoding: 'utf8' });
+    assert.equal(reviewed.status, 0, reviewed.stderr);
+    const answer = (JSON.parse(reviewed.stdout) as { response: { uid: string; allowed: boolean; status: { code: number; message: string } } }).response;
+    assert.deepEqual([answer.uid, answer.allowed, answer.status.code], ['v-1', false, 403]);
+    assert.match(answer.status.message, /^spec\.authType must be token, oauth or header/);
+    const nameless = run(['-f', write('nameless.yaml', JSON.stringify(spec({ authType: 'header' })))]);
+    assert.equal(nameless.status, 1);
+    assert.match(nameless.stdout, /denied: spec\.authType header needs spec\.headerName/);
+    const good = run(['-f', write('keyed.yaml', JSON.stringify(spec({ authType: 'header', headerName: 'X-API-Key' })))]);
+    assert.equal(good.status, 0, good.stdout + good.stderr);
+    assert.equal(good.stdout, 'KomputerConnector team-a/keyed: allowed\n');
+  });
+  test('an agent naming a disabled connector, or one in a namespace that does not share it: the same answers as the server', () => {
+    const state = write('disabled-state.yaml', `apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, labels: {komputer.ai/connector-injection: enabled}}
+---
+apiVersion: komputer.komputer.ai/v1alpha1
+kind: KomputerConnector
+metadata: {name: slack, namespace: team-a}
+spec: {type: remote, service: slack, url: "https://mcp.slack.com/mcp", disabled: true}
+---
+apiVersion: komputer.komputer.ai/v1alpha1
+kind: KomputerConnector
+metadata: {name: hidden, namespace: owner}
+spec: {type: remote, service: hidden, url: "https://mcp.hidden.example/mcp"}
+`);
+    const agent = (connectors: string[]) => JSON.stringify({ apiVersion: 'komputer.komputer.ai/v1alpha1', kind: 'KomputerAgent', metadata: { name: 'bot', namespace: 'team-a' }, spec: { connectors } });
+    const disabled = run(['-f', write('agent-disabled.yaml', agent(['slack'])), '--state', state]);
+    assert.equal(disabled.status, 1);
+    assert.equal(disabled.stdout, 'KomputerAgent team-a/bot: denied: spec.connectors: connector "slack" is disabled and cannot be newly attached. Fix: re-enable it with spec.disabled: false on the connector, or remove it from spec.connectors.\n');
+    const hidden = run(['-f', write('agent-hidden.yaml', agent(['owner/hidden', 'owner/absent'])), '--state', state]);
+    assert.equal(hidden.status, 0);
+    const lines = hidden.stdout.split('\n').filter((l) => l.startsWith('  warning:'));
+    assert.deepEqual(lines.map((l) => l.replace(/owner\/(hidden|absent)/, 'owner/X')), [
+      '  warning: connector owner/X: not found in namespace owner, or not shared with namespace team-a (its owner shares it with the komputer.ai/shared-with-namespaces annotation)',
+      '  warning: connector owner/X: not found in namespace owner, or not shared with namespace team-a (its owner shares it with the komputer.ai/shared-with-namespaces annotation)',
+    ]);
+  });
   test('garbage YAML is exit 2', () => {
     const r = run(['-f', write('garbage.yaml', '- [')]);
     assert.equal(r.status, 2);

@@ -30,8 +30,12 @@ const cluster = view(
     connector('shared', 'linear', { sharedWith: ['*'] }),
     connector('private', 'notion', { sharedWith: ['team-b'] }),
     connector('team-a', 'broken', { authSecretKeyRef: { name: '', key: 'k' } }),
+    connector('team-a', 'paused', { disabled: true }),
+    connector('team-a', 'paused-too', { disabled: true }),
+    connector('shared', 'paused', { sharedWith: ['team-a'], disabled: true }),
+    connector('private', 'paused', { sharedWith: ['team-b'], disabled: true }),
   ],
-  [agent(['slack', 'shared/linear'], { name: 'manager' }), agent(['Bad/Ref/X'], { name: 'bad-manager' })],
+  [agent(['slack', 'shared/linear'], { name: 'manager' }), agent(['Bad/Ref/X'], { name: 'bad-manager' }), agent(['paused'], { name: 'paused-manager' })],
 );
 
 describe('invalidRefReason', () => {
@@ -60,8 +64,8 @@ describe('evaluateAgent', () => {
     ['own namespace written qualified', agent(['team-a/github']), { allowed: true, warnings: [] }],
     ['duplicates are dropped silently', agent(['github', 'github', 'team-a/github']), { allowed: true, warnings: [] }],
     ['missing connector warns', agent(['nope']), { allowed: true, warnings: [/^connector nope: connector not found in namespace team-a/] }],
-    ['missing cross-namespace connector warns', agent(['other/nope']), { allowed: true, warnings: [/^connector other\/nope: connector not found in namespace other/] }],
-    ['not shared warns', agent(['private/notion']), { allowed: true, warnings: [/^connector private\/notion: not shared with namespace team-a/] }],
+    ['missing cross-namespace connector warns', agent(['other/nope']), { allowed: true, warnings: [/^connector other\/nope: not found in namespace other, or not shared with namespace team-a \(/] }],
+    ['not shared warns', agent(['private/notion']), { allowed: true, warnings: [/^connector private\/notion: not found in namespace private, or not shared with namespace team-a \(/] }],
     ['same name from two namespaces warns', agent(['github', 'shared/github']), { allowed: true, warnings: [/^connector shared\/github: its name collides with github/] }],
     ['same token variable warns', agent(['my-git', 'my.git']), { allowed: true, warnings: [/^connector my\.git: its token variable CONNECTOR_MY_GIT_TOKEN collides with my-git/] }],
     ['unusable secret ref warns', agent(['broken']), { allowed: true, warnings: [/^connector broken: spec\.authSecretKeyRef needs both name and key/] }],
@@ -72,6 +76,10 @@ describe('evaluateAgent', () => {
     ['two slashes deny', agent(['a/b/c']), { allowed: false, message: /^spec\.connectors\[0\] "a\/b\/c" is not "name" or "namespace\/name"/, warnings: [] }],
     ['invalid name denies', agent(['GitHub']), { allowed: false, message: /^spec\.connectors\[0\] "GitHub" has a name that is not a valid Kubernetes name/, warnings: [] }],
     ['deny still warns about the rest', agent(['a/b/c', 'nope']), { allowed: false, message: /"a\/b\/c"/, warnings: [/^connector nope: connector not found/] }],
+    ['a disabled connector denies a CREATE', agent(['github', 'paused']), { allowed: false, message: /^spec\.connectors: connector "paused" is disabled and cannot be newly attached\. Fix: re-enable it with spec\.disabled: false on the connector, or remove it from spec\.connectors\.$/, warnings: [] }],
+    ['several disabled connectors are named', agent(['paused', 'paused-too', 'shared/paused']), { allowed: false, message: /^spec\.connectors: connectors "paused", "paused-too", "shared\/paused" are disabled/, warnings: [] }],
+    ['a disabled connector in a namespace that does not share it reads as missing', agent(['private/paused']), { allowed: true, warnings: [/^connector private\/paused: not found in namespace private, or not shared with namespace team-a \(/] }],
+    ["a manager's disabled connector warns (the agent does not reference it)", agent(['github'], { officeManager: 'paused-manager' }), { allowed: true, warnings: [/^connector paused: it is disabled \(spec\.disabled: true\); set spec\.disabled: false/] }],
     ['many invalid refs are summarised', agent(['', '/', 'a/b/c', 'X', 'Y']), { allowed: false, message: /spec\.connectors\[2\] .*; and 2 more\./, warnings: [] }],
   ];
   for (const [name, input, want] of table) {
@@ -85,6 +93,23 @@ describe('evaluateAgent', () => {
       for (const text of [v.message ?? '', ...v.warnings]) assert.ok(text.length <= 250, text);
     });
   }
+
+  it('"not found" and "not shared" across namespaces are one message', () => {
+    const text = (ref: string, ns: string): string => evaluateAgent(agent([ref]), cluster).warnings[0]!.replace(ref, 'REF').replace(`namespace ${ns},`, 'namespace NS,');
+    assert.equal(text('private/notion', 'private'), text('private/nothing', 'private'));
+    assert.equal(text('private/paused', 'private'), text('private/nothing', 'private'));
+  });
+
+  it('an UPDATE keeps existing references to a disabled connector, refuses new ones', () => {
+    const old = agent(['github', 'team-a/paused']);
+    const kept = evaluateAgent(agent(['paused', 'github', 'slack']), cluster, old);
+    assert.equal(kept.allowed, true, kept.message);
+    assert.deepEqual(kept.warnings, ['connector paused: it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it']);
+    const added = evaluateAgent(agent(['github', 'paused', 'paused-too']), cluster, old);
+    assert.equal(added.allowed, false);
+    assert.match(added.message ?? '', /^spec\.connectors: connector "paused-too" is disabled/);
+    assert.deepEqual(added.warnings, ['connector paused: it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it']);
+  });
 
   it('caps the number of warnings', () => {
     const refs = Array.from({ length: 20 }, (_, i) => `missing-${i}`);

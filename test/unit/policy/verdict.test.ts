@@ -56,7 +56,19 @@ describe('evaluateConnector: denials', () => {
     ['secret ref with empty name', { authSecretKeyRef: { name: '', key: 'token' } }, [/^spec\.authSecretKeyRef name is empty/, /namespace team-a/]],
     ['secret ref with empty key', { authSecretKeyRef: { name: 'tok', key: '' } }, [/^spec\.authSecretKeyRef key is empty/]],
     ['secret ref with both empty', { authSecretKeyRef: { name: '', key: '' } }, [/^spec\.authSecretKeyRef name and key are empty/]],
-    ['unknown authType', { authType: 'bearer' }, [/^spec\.authType must be token or oauth/]],
+    ['unknown authType', { authType: 'bearer' }, [/^spec\.authType must be token, oauth or header \(unset means token\)\./]],
+    ['authType none (sent by the platform\'s own tools) is refused with the fix', { authType: 'none' }, [/^spec\.authType must be token, oauth or header/, /use token and leave spec\.authSecretKeyRef unset\.$/]],
+    ['header without headerName', { authType: 'header' }, [/^spec\.authType header needs spec\.headerName/, /Fix: set spec\.headerName/]],
+    ['header with an empty headerName', { authType: 'header', headerName: '' }, [/^spec\.authType header needs spec\.headerName/]],
+    ['header with a space in headerName', { authType: 'header', headerName: 'X API Key' }, [/^spec\.headerName "X API Key" is not an HTTP header name \(RFC 9110/]],
+    ['header with a colon in headerName', { authType: 'header', headerName: 'X-API-Key:' }, [/is not an HTTP header name/]],
+    ['header with non-ASCII headerName', { authType: 'header', headerName: 'X-Schlüssel' }, [/is not an HTTP header name/]],
+    ['header naming Host', { authType: 'header', headerName: 'host' }, [/^spec\.headerName Host is set by the MCP client itself/, /Fix: use a header such as X-API-Key\.$/]],
+    ['header naming Content-Length', { authType: 'header', headerName: 'CONTENT-LENGTH' }, [/^spec\.headerName Content-Length is set by the MCP client/]],
+    ['header naming Content-Type', { authType: 'header', headerName: 'Content-Type' }, [/^spec\.headerName Content-Type/]],
+    ['header naming Transfer-Encoding', { authType: 'header', headerName: 'transfer-encoding' }, [/^spec\.headerName Transfer-Encoding/]],
+    ['header naming Connection', { authType: 'header', headerName: 'Connection' }, [/^spec\.headerName Connection/]],
+    ['header at Notion (a static header token is not OAuth)', { authType: 'header', headerName: 'X-API-Key', url: 'https://mcp.notion.com/mcp' }, [/^Notion rejects static header tokens \(authType header\): /, /Fix: set spec\.authType: oauth/]],
   ];
   for (const [name, over, patterns] of denied) {
     it(name, () => {
@@ -86,6 +98,9 @@ describe('evaluateConnector: allowed', () => {
     ['GitHub with a token', { url: 'https://api.githubcopilot.com/mcp/' }],
     ['self-hosted Notion server in the cluster over http', { url: 'http://notion-mcp.tools.svc.cluster.local:8080/mcp', authSecretKeyRef: undefined }],
     ['no secret at an unknown service', { url: 'https://mcp.example.com/mcp', authSecretKeyRef: undefined }],
+    ['header auth with X-API-Key', { authType: 'header', headerName: 'X-API-Key' }],
+    ['header auth with a token made of every tchar', { authType: 'header', headerName: "!#$%&'*+-.^_`|~09azAZ" }],
+    ['header auth with Authorization (sent verbatim, no Bearer)', { authType: 'header', headerName: 'Authorization' }],
   ];
   for (const [name, over] of allowed) {
     it(name, () => {
@@ -147,6 +162,11 @@ describe('evaluateConnector: warnings', () => {
     ['only respelled', { url: 'HTTPS://MCP.EXAMPLE.COM./mcp/' }, { url: 'https://mcp.example.com/mcp' }, 3, undefined],
     ['authType unset vs token is no change', { authType: 'token' }, { authType: undefined }, 3, undefined],
     ['nothing changed', {}, {}, 3, undefined],
+    ['headerName changed', { authType: 'header', headerName: 'X-Key' }, { authType: 'header', headerName: 'X-API-Key' }, 2, /^spec\.headerName changed while 2 agents use this connector/],
+    ['disabled while agents use it', { disabled: true }, {}, 3, /^spec\.disabled is now true while 3 agents use this connector: new pods will not get it, and running pods keep it until they are restarted\. Set spec\.disabled: false to re-enable it\.$/],
+    ['disabled, no agents', { disabled: true }, {}, 0, undefined],
+    ['already disabled', { disabled: true }, { disabled: true }, 3, undefined],
+    ['re-enabled', {}, { disabled: true }, 3, undefined],
   ];
   for (const [name, now, old, agents, want] of updates) {
     it(`update: ${name}`, () => {
@@ -158,6 +178,22 @@ describe('evaluateConnector: warnings', () => {
       } else assert.deepEqual(v.warnings, []);
     });
   }
+
+  it('headerName on another auth type is ignored by the runtime: warn', () => {
+    for (const authType of [undefined, 'token', 'oauth']) {
+      const v = evaluate({ authType, headerName: 'X-API-Key' });
+      assert.equal(v.allowed, true, v.message);
+      assert.deepEqual(v.warnings, [
+        `spec.headerName is ignored because spec.authType is ${authType ?? 'token'}: the token is sent as Authorization: Bearer. Set spec.authType: header to send it in "X-API-Key" instead.`,
+      ]);
+    }
+  });
+
+  it('header auth without a secret sends an empty header: warn', () => {
+    const v = evaluate({ authType: 'header', headerName: 'X-API-Key', authSecretKeyRef: undefined });
+    assert.equal(v.allowed, true, v.message);
+    assert.deepEqual(v.warnings, ['spec.authType is header but spec.authSecretKeyRef is not set, so agents send no X-API-Key value. Point authSecretKeyRef at the Secret key holding it.']);
+  });
 
   it('several warnings together', () => {
     const v = evaluate({ url: 'http://api.githubcopilot.com/mcp/', authSecretKeyRef: undefined }, { url: 'https://api.githubcopilot.com/mcp/' }, 4);
@@ -188,6 +224,13 @@ describe('evaluateConnector: admin policy', () => {
     const v = evaluateConnector(connector({ url: 'https://mcp.acme.example/any/path' }), list);
     assert.equal(v.allowed, false);
     assert.equal(v.message, 'Acme rejects static tokens: Acme wants OAuth. Fix: set spec.authType: oauth.');
+  });
+
+  it('an entry may allow header auth, and then only header auth passes', () => {
+    const list = policy('entries: [{id: keyed, service: Keyed, url: "https://keyed.example/mcp", allowedAuthTypes: [header], why: "it reads X-Keyed-Token only", instead: "set spec.authType: header and spec.headerName: X-Keyed-Token"}]');
+    assert.equal(evaluateConnector(connector({ url: 'https://keyed.example/mcp', authType: 'header', headerName: 'X-Keyed-Token' }), list).allowed, true);
+    const token = evaluateConnector(connector({ url: 'https://keyed.example/mcp' }), list);
+    assert.equal(token.message, 'Keyed rejects static tokens: it reads X-Keyed-Token only. Fix: set spec.authType: header and spec.headerName: X-Keyed-Token.');
   });
 
   it('an entry allowing nothing denies oauth too', () => {

@@ -183,7 +183,7 @@ const MCP_SLACK = '"slack":{"type":"http","url":"https://mcp.slack.com/mcp","tok
 
 
 /** Dry-run creates a pod for `agentName` until the service's caches give `annotation`. */
-async function waitForInjection(namespace: string, agentName: string, annotation: string, check: (pod: Pod) => boolean = () => true): Promise<Pod> {
+async function waitForInjection(namespace: string, agentName: string, annotation: string | undefined, check: (pod: Pod, warnings: string[]) => boolean = () => true): Promise<Pod> {
   const pod = await poll(`pod for agent ${namespace}/${agentName} injected with ${annotation}`, async () => {
     const result = await kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], {
       input: JSON.stringify(soloPod(`wait-${agentName}`, agentName, { namespace })),
@@ -192,7 +192,7 @@ async function waitForInjection(namespace: string, agentName: string, annotation
     if (result.code !== 0) return { ok: false, value: undefined, detail: result.stderr.trim() };
     const returned = JSON.parse(result.stdout) as Pod;
     const got = returned.metadata.annotations?.[INJECTED];
-    return { ok: got === annotation && check(returned), value: returned, detail: `annotation ${JSON.stringify(got)}, warnings ${JSON.stringify(warningsOf(result))}` };
+    return { ok: got === annotation && check(returned, warningsOf(result)), value: returned, detail: `annotation ${JSON.stringify(got)}, warnings ${JSON.stringify(warningsOf(result))}` };
   });
   assert.ok(pod);
   return pod;
@@ -283,9 +283,10 @@ describe('injection into agent pods', () => {
     assert.equal(stored.metadata.annotations?.[INJECTED], 'my-git.hub,docs');
     assert.deepEqual(containerEnv(stored, 'agent'), [
       tokenRef('CONNECTOR_MY_GIT_HUB_TOKEN', 'my-git-hub', 'pat'),
+      // Keys sorted bytewise, as the operator's Go encoding/json writes them.
       mcp(
-        '{"my-git.hub":{"type":"http","url":"https://git.example.com/mcp","tokenEnv":"CONNECTOR_MY_GIT_HUB_TOKEN","authType":"token"},' +
-          '"docs":{"type":"http","url":"http://docs-mcp.tools.svc:8080/mcp","authType":"oauth"}}',
+        '{"docs":{"type":"http","url":"http://docs-mcp.tools.svc:8080/mcp","authType":"oauth"},' +
+          '"my-git.hub":{"type":"http","url":"https://git.example.com/mcp","tokenEnv":"CONNECTOR_MY_GIT_HUB_TOKEN","authType":"token"}}',
       ),
     ]);
     await assertStoredPodValid(stored);
@@ -375,7 +376,8 @@ describe('injection into agent pods', () => {
     assert.deepEqual(warnings, []);
     const stored = await getPod(NS, 'helper-pod');
     assert.equal(stored.metadata.annotations?.[INJECTED], 'slack,github,notion');
-    assert.deepEqual(containerEnv(stored, 'agent'), [...USER_ENV, SLACK_TOKEN, GITHUB_TOKEN, NOTION_TOKEN, mcp(`{${MCP_SLACK},${MCP_GITHUB},${MCP_NOTION}}`)]);
+    // Token variables in resolution order; the config's keys sorted as Go writes them.
+    assert.deepEqual(containerEnv(stored, 'agent'), [...USER_ENV, SLACK_TOKEN, GITHUB_TOKEN, NOTION_TOKEN, mcp(`{${MCP_GITHUB},${MCP_NOTION},${MCP_SLACK}}`)]);
     await assertStoredPodValid(stored);
   });
 
@@ -385,8 +387,8 @@ describe('injection into agent pods', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.ok(
       result.stderr.includes(
-        `Warning: connector ${PLATFORM}/jira not injected into agent crossy: not shared with namespace ${NS} ` +
-          '(its owner must list it in the komputer.ai/shared-with-namespaces annotation)\n',
+        `Warning: connector ${PLATFORM}/jira not injected into agent crossy: not found in namespace ${PLATFORM}, or not shared with namespace ${NS} ` +
+          '(its owner shares it with the komputer.ai/shared-with-namespaces annotation)\n',
       ),
       `kubectl prints the warning; stderr was: ${result.stderr}`,
     );
@@ -459,8 +461,16 @@ describe('the caches follow the cluster without a restart', () => {
   test('a connector created after its agent, then changed, then deleted, is picked up each time', async () => {
     const pid = env.service?.process?.pid;
     await apply([agent(NS, 'late', ['late-conn'])]);
-    // The agent exists, its connector does not yet: only an empty server map.
-    await waitForInjection(NS, 'late', '', (pod) => JSON.stringify(containerEnv(pod, 'agent')) === JSON.stringify([...USER_ENV, mcp('{}')]));
+    // The agent exists, its connector does not yet: the env stays as it came (no empty
+    // config, no annotation), and the warning shows the service knows the agent.
+    await waitForInjection(
+      NS,
+      'late',
+      undefined,
+      (pod, warnings) =>
+        JSON.stringify(containerEnv(pod, 'agent')) === JSON.stringify(USER_ENV) &&
+        warnings.includes(`connector late-conn not injected into agent late: connector not found in namespace ${NS}`),
+    );
 
     await apply([connector(NS, 'late-conn', { url: 'https://mcp.linear.app/mcp', authType: 'token', authSecretKeyRef: { name: 'late-secret', key: 'token' } })]);
     const first = await waitForInjection(NS, 'late', 'late-conn');

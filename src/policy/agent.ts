@@ -46,18 +46,24 @@ export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Ver
   });
 
   // A new reference to a disabled connector the agent may see: refused, as the platform does.
+  // Compared by key, so `slack` and `team-a/slack` are one reference.
+  const keyOf = (ref: string): string => {
+    const t = parseConnectorRef(ref, agent.namespace)!;
+    return objectKey(t.namespace, t.name);
+  };
   const before = new Set(old ? referencedKeys(old) : []);
-  const disabled: string[] = [];
+  const disabled = new Map<string, string>(); // key -> the reference as first written
   for (const ref of valid) {
-    const target = parseConnectorRef(ref, agent.namespace)!;
-    if (before.has(objectKey(target.namespace, target.name))) continue;
-    if (visibleConnector(target, agent.namespace, view)?.disabled && !disabled.includes(ref)) disabled.push(ref);
+    const key = keyOf(ref);
+    if (before.has(key) || disabled.has(key)) continue;
+    if (visibleConnector(parseConnectorRef(ref, agent.namespace)!, agent.namespace, view)?.disabled) disabled.set(key, ref);
   }
 
-  // Warnings for the well-formed rest, so one apply shows every problem.
+  // Warnings for the well-formed rest, so one apply shows every problem (a refused
+  // reference is not warned about again).
   const { skipped } = resolveConnectors({ ...agent, connectors: valid }, view);
   const lines = skipped
-    .filter((s) => !(s.kind === 'disabled' && disabled.includes(s.ref)))
+    .filter((s) => !(s.kind === 'disabled' && disabled.has(keyOf(s.ref))))
     .map((s) => clip(s.kind === 'manager' ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
   const warnings = lines.length > MAX_WARNINGS ? [...lines.slice(0, MAX_WARNINGS - 1), `and ${lines.length - MAX_WARNINGS + 1} more connector problems`] : lines;
 
@@ -69,10 +75,11 @@ export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Ver
       warnings,
     };
   }
-  if (disabled.length > 0) {
-    const listed = disabled.slice(0, MAX_LISTED_INVALID).map((r) => quote(r, 60)).join(', ');
-    const more = disabled.length > MAX_LISTED_INVALID ? ` and ${disabled.length - MAX_LISTED_INVALID} more` : '';
-    const one = disabled.length === 1;
+  if (disabled.size > 0) {
+    const refs = [...disabled.values()];
+    const listed = refs.slice(0, MAX_LISTED_INVALID).map((r) => quote(r, 60)).join(', ');
+    const more = refs.length > MAX_LISTED_INVALID ? ` and ${refs.length - MAX_LISTED_INVALID} more` : '';
+    const one = refs.length === 1;
     return {
       allowed: false,
       message: clip(

@@ -77,9 +77,11 @@ export function summarize(r: MutateResult): string {
   for (const c of r.outcome.containers) {
     lines.push(`container ${c.container} (agent ${c.agent}): ${c.injected.length > 0 ? `injected ${c.injected.join(', ')}` : 'no connectors'}`);
     for (const s of c.skipped) lines.push(`  skipped ${s.ref}: ${s.reason}`);
+    if (c.removed.length > 0) lines.push(`  removed ${c.removed.join(', ')} (written by the operator for connectors refused here)`);
   }
   const containerWarnings = new Set(r.outcome.containers.flatMap((c) => c.skipped.map((s) => s.ref)));
-  for (const w of r.outcome.warnings) if (![...containerWarnings].some((ref) => w.startsWith(`connector ${ref} `))) lines.push(`warning: ${w}`);
+  const removedHere = new Set(r.outcome.containers.filter((c) => c.removed.length > 0).map((c) => `container ${c.container}: removed `));
+  for (const w of r.outcome.warnings) if (![...containerWarnings].some((ref) => w.startsWith(`connector ${ref} `)) && ![...removedHere].some((p) => w.startsWith(p))) lines.push(`warning: ${w}`);
   lines.push(r.outcome.patch.length > 0 ? `${r.outcome.patch.length} patch operation(s)` : 'no change');
   return lines.join('\n') + '\n';
 }

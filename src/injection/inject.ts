@@ -8,7 +8,7 @@ import type { ClusterView } from '../model/view.ts';
 import { detectAgentPod, detectNewSquadMembers, type Detection } from './detect.ts';
 import { pointer, type PatchOp } from './jsonpatch.ts';
 import { mcpServersJson, tokenEnvName, type Attachment } from './names.ts';
-import { resolveConnectors, type Skip } from './resolve.ts';
+import { refusedConnector, resolveConnectors, type Skip } from './resolve.ts';
 
 /** Upper bound on the KOMPUTER_MCP_SERVERS value: connectors past it are skipped, with a warning. */
 export const MAX_MCP_SERVERS_BYTES = 32 * 1024;
@@ -22,6 +22,8 @@ export interface ContainerSummary {
   readonly agent: string;
   readonly injected: string[];
   readonly skipped: Skip[];
+  /** Variables the operator wrote for refused connectors, taken out of this container. */
+  readonly removed: string[];
 }
 
 export interface InjectionOutcome {
@@ -64,12 +66,13 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
  * Ops that make `container.env` carry `desired`: same-named entries are replaced in place
  * (so users' order and `$(VAR)` references hold), later duplicates removed, new ones appended.
  */
-export function envOps(env: unknown, containerPath: string, desired: readonly EnvVar[]): PatchOp[] | string {
+export function envOps(env: unknown, containerPath: string, desired: readonly EnvVar[], drop: readonly number[] = []): PatchOp[] | string {
   const envPath = `${containerPath}/env`;
-  if (env === undefined || env === null) return [{ op: 'add', path: envPath, value: desired }];
+  if (env === undefined || env === null) return desired.length === 0 ? [] : [{ op: 'add', path: envPath, value: desired }];
   if (!Array.isArray(env)) return 'env is not a list';
   const replaces: PatchOp[] = [];
-  const removes: number[] = [];
+  // `drop` never holds an index of a desired name (operatorLeftovers leaves those to us).
+  const removes: number[] = [...drop];
   const appends: PatchOp[] = [];
   for (const want of desired) {
     let first = -1;
@@ -98,13 +101,57 @@ function annotationOps(metadata: unknown, value: string): PatchOp[] {
   return [{ op: 'add', path: pointer('metadata', 'annotations', ANNOTATION_INJECTED), value }];
 }
 
+/**
+ * What the operator wrote into a container for connectors this service refuses: each
+ * token variable exactly as it writes it (`CONNECTOR_<NAME>_TOKEN` from that Secret key,
+ * nothing else), and, when nothing is injected here, a `KOMPUTER_MCP_SERVERS` that lists
+ * only refused connectors. Anything a user wrote (a literal, another reference) stays.
+ */
+export function operatorLeftovers(env: unknown, skipped: readonly Skip[], desired: readonly EnvVar[]): { indices: number[]; names: string[]; byRef: Map<string, string> } {
+  const found = { indices: [] as number[], names: [] as string[], byRef: new Map<string, string>() };
+  if (!Array.isArray(env)) return found;
+  const refused = skipped.flatMap((s) => (s.refused ? [{ ref: s.ref, ...s.refused }] : []));
+  if (refused.length === 0) return found;
+  const keep = new Set(desired.map((d) => d.name));
+  env.forEach((entry: unknown, i) => {
+    if (!isObject(entry) || typeof entry.name !== 'string' || keep.has(entry.name)) return;
+    const name = entry.name;
+    const hit = refused.find((r) => r.token && r.token.name === name && 'valueFrom' in entry && !('value' in entry) && jsonEqual(entry.valueFrom, { secretKeyRef: r.token.secretKeyRef }));
+    if (hit) {
+      found.indices.push(i);
+      if (!found.names.includes(name)) found.names.push(name);
+      found.byRef.set(hit.ref, name);
+      return;
+    }
+    if (name === ENV_MCP_SERVERS && desired.length === 0 && listsOnly(entry, new Set(refused.map((r) => r.name)))) {
+      found.indices.push(i);
+      if (!found.names.includes(name)) found.names.push(name);
+    }
+  });
+  return found;
+}
+
+/** A `KOMPUTER_MCP_SERVERS` literal whose servers are all among `names`. */
+function listsOnly(entry: Record<string, unknown>, names: ReadonlySet<string>): boolean {
+  if (typeof entry.value !== 'string' || 'valueFrom' in entry) return false;
+  let servers: unknown;
+  try {
+    servers = JSON.parse(entry.value);
+  } catch {
+    return false;
+  }
+  if (!isObject(servers)) return false;
+  const keys = Object.keys(servers);
+  return keys.length > 0 && keys.every((k) => names.has(k));
+}
+
 /** Drops trailing attachments until the MCP config fits the size bound; returns it too. */
-function fitToBound(attachments: Attachment[], skipped: Skip[]): { kept: Attachment[]; servers: string } {
+function fitToBound(attachments: Attachment[], skipped: Skip[], agentNamespace: string): { kept: Attachment[]; servers: string } {
   const kept = [...attachments];
   let servers = mcpServersJson(kept);
   while (kept.length > 0 && servers.length > MAX_MCP_SERVERS_BYTES) {
     const dropped = kept.pop()!;
-    skipped.push({ ref: dropped.ref, reason: `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes` });
+    skipped.push({ ref: dropped.ref, reason: `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes`, kind: 'over-limit', refused: refusedConnector(dropped.connector, agentNamespace) });
     servers = mcpServersJson(kept);
   }
   return { kept, servers };
@@ -119,6 +166,7 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
   const outcome = injectDetected(pod, namespace, view, detectAgentPod(pod, namespace, view.namespace(namespace)));
   // The annotation records what this service changed: nothing injected (not even an empty
   // annotation), or an env already right, as the operator injects it, is left as it came.
+  // (Taking out what the operator wrote for refused connectors records nothing either.)
   if (outcome.injectedRefs.length === 0 || outcome.result.patch.length === 0) return outcome.result;
   return { ...outcome.result, patch: [...outcome.result.patch, ...annotationOps(pod.metadata, outcome.injectedRefs.join(','))] };
 }
@@ -164,17 +212,25 @@ function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, d
       continue;
     }
     const { attachments, skipped } = resolveConnectors(agent, view);
-    const { kept, servers } = fitToBound(attachments, skipped);
-    // No connector resolves: the container keeps its env as it came (no empty config).
-    const ops = kept.length === 0 ? [] : envOps(isObject(container) ? container.env : undefined, pointer('spec', field, index), desiredEnv(kept, servers));
+    const { kept, servers } = fitToBound(attachments, skipped, namespace);
+    const env = isObject(container) ? container.env : undefined;
+    // No connector resolves: no config is added (the operator adds no empty one either).
+    const desired = kept.length === 0 ? [] : desiredEnv(kept, servers);
+    const leftovers = operatorLeftovers(env, skipped, desired);
+    const ops = envOps(env, pointer('spec', field, index), desired, leftovers.indices);
     if (typeof ops === 'string') {
       warnings.push(`container ${containerName}: ${ops}, nothing injected`);
       continue;
     }
     patch.push(...ops);
-    for (const s of skipped) warnings.push(s.kind === 'manager' ? `agent ${agentName}: ${s.reason}` : `connector ${s.ref} not injected into agent ${agentName}: ${s.reason}`);
+    for (const s of skipped) {
+      const removed = leftovers.byRef.get(s.ref);
+      const tail = removed ? `; removed ${removed}, which the operator wrote for it, from container ${containerName}` : '';
+      warnings.push(s.kind === 'manager' ? `agent ${agentName}: ${s.reason}` : `connector ${s.ref} not injected into agent ${agentName}: ${s.reason}${tail}`);
+    }
+    if (leftovers.names.includes(ENV_MCP_SERVERS)) warnings.push(`container ${containerName}: removed ${ENV_MCP_SERVERS}, which listed only connectors agent ${agentName} may not use`);
     for (const a of kept) if (!injectedRefs.includes(a.ref)) injectedRefs.push(a.ref);
-    summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped });
+    summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped, removed: leftovers.names });
   }
 
   if (summaries.length === 0) return none({ patch: [], warnings, skipped: 'no agent container could be injected', containers: [] });

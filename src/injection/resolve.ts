@@ -4,15 +4,32 @@
 
 import { ANNOTATION_SHARED_WITH } from '../config/names.ts';
 import { objectKey, type Agent, type Connector } from '../model/objects.ts';
-import { isUsableSecretRef } from '../model/objects.ts';
+import { isUsableSecretRef, type SecretKeyRef } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
 import { mirroredSecretName, tokenEnvName, type Attachment } from './names.ts';
+
+/**
+ * Why something of an agent is not attached, one stable kind per cause (event reasons and
+ * metrics key on it). Across namespaces, missing and not shared are one kind on purpose.
+ */
+export type SkipKind = 'invalid-ref' | 'missing' | 'not-visible' | 'disabled' | 'secret-ref' | 'collision' | 'over-limit' | 'manager';
+
+/** A token variable as the platform's operator writes it: this name, from this Secret key. */
+export interface OperatorToken {
+  readonly name: string;
+  readonly secretKeyRef: SecretKeyRef;
+}
 
 export interface Skip {
   readonly ref: string;
   readonly reason: string;
-  /** A skipped inheritance rather than a skipped connector; or a connector skipped because it is disabled. */
-  readonly kind?: 'manager' | 'disabled';
+  readonly kind: SkipKind;
+  /**
+   * For a connector that exists but is refused: the bare name the operator keys it by in
+   * its config, and the token variable it would have written for it. Never shown to the
+   * user for a connector the agent may not see; used only to take the operator's copy out.
+   */
+  readonly refused?: { readonly name: string; readonly token: OperatorToken | undefined };
 }
 
 export interface Resolution {
@@ -82,6 +99,22 @@ export function connectorRefs(agent: Agent, view: ClusterView, skipped: Skip[]):
   return refs;
 }
 
+/**
+ * The Secret key the operator references for a connector's token from the agent's
+ * namespace: the connector's own, or its mirror `<secret>-from-<namespace>`.
+ */
+export function operatorTokenRef(connector: Connector, agentNamespace: string): SecretKeyRef | undefined {
+  const secret = connector.authSecretKeyRef;
+  if (!secret || !isUsableSecretRef(secret)) return undefined;
+  return connector.namespace !== agentNamespace ? { name: mirroredSecretName(secret.name, connector.namespace), key: secret.key } : { name: secret.name, key: secret.key };
+}
+
+/** What the operator would have injected for a connector this service refuses. */
+export function refusedConnector(connector: Connector, agentNamespace: string): NonNullable<Skip['refused']> {
+  const ref = operatorTokenRef(connector, agentNamespace);
+  return { name: connector.name, token: ref && { name: tokenEnvName(connector.name), secretKeyRef: ref } };
+}
+
 export function resolveConnectors(agent: Agent, view: ClusterView): Resolution {
   const attachments: Attachment[] = [];
   const skipped: Skip[] = [];
@@ -92,7 +125,7 @@ export function resolveConnectors(agent: Agent, view: ClusterView): Resolution {
   for (const { ref, namespace } of connectorRefs(agent, view, skipped)) {
     const target = parseConnectorRef(ref, namespace);
     if (!target) {
-      skipped.push({ ref, reason: 'not a valid reference: use "name" or "namespace/name"' });
+      skipped.push({ ref, reason: 'not a valid reference: use "name" or "namespace/name"', kind: 'invalid-ref' });
       continue;
     }
     const qualified = objectKey(target.namespace, target.name);
@@ -103,36 +136,44 @@ export function resolveConnectors(agent: Agent, view: ClusterView): Resolution {
 
     const connector = visibleConnector(target, agent.namespace, view);
     if (!connector) {
-      skipped.push({ ref: shownRef, reason: crossNamespace ? notVisibleReason(target.namespace, agent.namespace) : `connector not found in namespace ${target.namespace}` });
+      // The operator injects a cross-namespace connector without a sharing check: what it
+      // wrote for one that exists is taken out again (the reason stays the one text).
+      const unshared = crossNamespace ? view.connector(target.namespace, target.name) : undefined;
+      skipped.push({
+        ref: shownRef,
+        reason: crossNamespace ? notVisibleReason(target.namespace, agent.namespace) : `connector not found in namespace ${target.namespace}`,
+        kind: crossNamespace ? 'not-visible' : 'missing',
+        ...(unshared ? { refused: refusedConnector(unshared, agent.namespace) } : {}),
+      });
       continue;
     }
     if (connector.disabled) {
-      skipped.push({ ref: shownRef, reason: DISABLED_REASON, kind: 'disabled' });
+      skipped.push({ ref: shownRef, reason: DISABLED_REASON, kind: 'disabled', refused: refusedConnector(connector, agent.namespace) });
       continue;
     }
     const secret = connector.authSecretKeyRef;
     if (secret && !isUsableSecretRef(secret)) {
-      skipped.push({ ref: shownRef, reason: 'spec.authSecretKeyRef needs both name and key' });
+      skipped.push({ ref: shownRef, reason: 'spec.authSecretKeyRef needs both name and key', kind: 'secret-ref' });
       continue;
     }
-    const tokenRef = secret && (crossNamespace ? { name: mirroredSecretName(secret.name, target.namespace), key: secret.key } : { name: secret.name, key: secret.key });
+    const tokenRef = operatorTokenRef(connector, agent.namespace);
     const attachment: Attachment = { ref: shownRef, connector, tokenRef };
 
     // The runtime keys servers and token vars by the bare name: a second connector with the
     // same name (or the same token var) would overwrite the first, so it is refused.
     const sameName = byName.get(connector.name);
     if (sameName) {
-      skipped.push({ ref: shownRef, reason: `its name collides with ${sameName.ref} (both would be MCP server "${connector.name}"); the first is kept` });
+      skipped.push({ ref: shownRef, reason: `its name collides with ${sameName.ref} (both would be MCP server "${connector.name}"); the first is kept`, kind: 'collision', refused: refusedConnector(connector, agent.namespace) });
       continue;
     }
     const envName = tokenEnvName(connector.name);
     const sameEnv = tokenRef ? byTokenEnv.get(envName) : undefined;
     if (sameEnv) {
-      skipped.push({ ref: shownRef, reason: `its token variable ${envName} collides with ${sameEnv.ref}; the first is kept` });
+      skipped.push({ ref: shownRef, reason: `its token variable ${envName} collides with ${sameEnv.ref}; the first is kept`, kind: 'collision', refused: refusedConnector(connector, agent.namespace) });
       continue;
     }
     if (attachments.length >= MAX_CONNECTORS_PER_AGENT) {
-      skipped.push({ ref: shownRef, reason: `more than ${MAX_CONNECTORS_PER_AGENT} connectors on one agent` });
+      skipped.push({ ref: shownRef, reason: `more than ${MAX_CONNECTORS_PER_AGENT} connectors on one agent`, kind: 'over-limit', refused: refusedConnector(connector, agent.namespace) });
       continue;
     }
     byName.set(connector.name, attachment);

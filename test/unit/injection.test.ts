@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fastJsonPatch from 'fast-json-patch';
 import { ClusterStore } from '../../src/cluster/store.ts';
-import { envOps, injectPod, jsonEqual, MAX_MCP_SERVERS_BYTES, type EnvVar } from '../../src/injection/inject.ts';
+import { envOps, injectPod, jsonEqual, MAX_MCP_SERVERS_BYTES, operatorLeftovers, type EnvVar } from '../../src/injection/inject.ts';
 import { pointer } from '../../src/injection/jsonpatch.ts';
 import { mcpServersJson, tokenEnvName } from '../../src/injection/names.ts';
-import { MAX_CONNECTORS_PER_AGENT, parseConnectorRef, resolveConnectors } from '../../src/injection/resolve.ts';
+import { MAX_CONNECTORS_PER_AGENT, parseConnectorRef, resolveConnectors, type Skip } from '../../src/injection/resolve.ts';
 import type { Connector } from '../../src/model/objects.ts';
 
 describe('tokenEnvName', () => {
@@ -134,7 +134,14 @@ describe('resolveConnectors', () => {
     s.putConnector(connector('github', 'shared', { sharedWith: ['team-a'] }));
     const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['github', 'shared/github'], officeManager: undefined }, s);
     assert.deepEqual(r.attachments.map((a) => a.ref), ['shared/github']);
-    assert.deepEqual(r.skipped, [{ ref: 'github', reason: 'it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it', kind: 'disabled' }]);
+    assert.deepEqual(r.skipped, [
+      {
+        ref: 'github',
+        reason: 'it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it',
+        kind: 'disabled',
+        refused: { name: 'github', token: { name: 'CONNECTOR_GITHUB_TOKEN', secretKeyRef: { name: 'github-token', key: 'token' } } },
+      },
+    ]);
   });
   test('across namespaces, missing and not shared are one message (and a disabled unshared one reads the same)', () => {
     const s = new ClusterStore();
@@ -143,7 +150,14 @@ describe('resolveConnectors', () => {
     const r = resolveConnectors({ namespace: 'team-a', name: 'a', connectors: ['owner/private', 'owner/paused', 'owner/absent'], officeManager: undefined }, s);
     assert.equal(r.attachments.length, 0);
     assert.deepEqual(new Set(r.skipped.map((x) => x.reason)), new Set(['not found in namespace owner, or not shared with namespace team-a (its owner shares it with the komputer.ai/shared-with-namespaces annotation)']));
-    assert.deepEqual(r.skipped.map((x) => x.kind), [undefined, undefined, undefined]);
+    assert.deepEqual(r.skipped.map((x) => x.kind), ['not-visible', 'not-visible', 'not-visible']);
+    // What the operator would have written is known for the two that exist (to take it
+    // out of the pod), never for the absent one, and none of it is in the reasons.
+    assert.deepEqual(r.skipped.map((x) => x.refused?.token), [
+      { name: 'CONNECTOR_PRIVATE_TOKEN', secretKeyRef: { name: 'private-token-from-owner', key: 'token' } },
+      { name: 'CONNECTOR_PAUSED_TOKEN', secretKeyRef: { name: 'paused-token-from-owner', key: 'token' } },
+      undefined,
+    ]);
   });
   test(`at most ${MAX_CONNECTORS_PER_AGENT} connectors per agent`, () => {
     const s = new ClusterStore();
@@ -168,5 +182,42 @@ describe('injectPod bounds', () => {
     const servers = env.find((e) => e.name === 'KOMPUTER_MCP_SERVERS')!.value!;
     assert.ok(servers.length <= MAX_MCP_SERVERS_BYTES);
     assert.ok(out.warnings.some((w) => w.includes(`exceed ${MAX_MCP_SERVERS_BYTES} bytes`)));
+  });
+});
+
+describe('operatorLeftovers: only what the operator wrote for a refused connector goes', () => {
+  const refused: Skip[] = [
+    { ref: 'other/unshared', reason: 'r', kind: 'not-visible', refused: { name: 'unshared', token: { name: 'CONNECTOR_UNSHARED_TOKEN', secretKeyRef: { name: 'unshared-token-from-other', key: 'token' } } } },
+    { ref: 'slack', reason: 'r', kind: 'disabled', refused: { name: 'slack', token: undefined } },
+    { ref: 'gone', reason: 'r', kind: 'missing' },
+  ];
+  const operators = { name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'unshared-token-from-other', key: 'token' } } };
+  const kept: EnvVar[] = [{ name: 'KOMPUTER_MCP_SERVERS', value: '{}' }];
+  const cases: [string, unknown[], readonly EnvVar[], number[]][] = [
+    ['the operator\'s reference', [{ name: 'A', value: '1' }, operators], kept, [1]],
+    ['every copy of it', [operators, { name: 'B', value: '2' }, operators], kept, [0, 2]],
+    ['a literal under that name stays', [{ name: 'CONNECTOR_UNSHARED_TOKEN', value: 'mine' }], kept, []],
+    ['another Secret stays', [{ name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'unshared-token', key: 'token' } } }], kept, []],
+    ['another key stays', [{ name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'unshared-token-from-other', key: 'other' } } }], kept, []],
+    ['optional: true is not how the operator writes it', [{ name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'unshared-token-from-other', key: 'token', optional: true } } }], kept, []],
+    ['value and valueFrom together is not the operator\'s', [{ ...operators, value: 'x' }], kept, []],
+    ['a name this service writes is left to envOps', [operators], [{ name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }], []],
+    ['a config of refused servers goes when nothing is injected', [{ name: 'KOMPUTER_MCP_SERVERS', value: '{"unshared":{},"slack":{}}' }], [], [0]],
+    ['a config naming any other server stays', [{ name: 'KOMPUTER_MCP_SERVERS', value: '{"unshared":{},"mine":{}}' }], [], []],
+    ['a config that is not JSON stays', [{ name: 'KOMPUTER_MCP_SERVERS', value: 'not json' }], [], []],
+    ['an empty config stays', [{ name: 'KOMPUTER_MCP_SERVERS', value: '{}' }], [], []],
+    ['a missing connector names nothing to remove', [{ name: 'KOMPUTER_MCP_SERVERS', value: '{"gone":{}}' }], [], []],
+    ['env that is not a list', 'nope' as unknown as unknown[], [], []],
+  ];
+  for (const [name, env, desired, indices] of cases) {
+    test(name, () => assert.deepEqual(operatorLeftovers(env, refused, desired).indices, indices));
+  }
+  test('envOps removes them with its own duplicates, highest index first', () => {
+    const env = [{ name: 'X', value: '1' }, operators, { name: 'X', value: '2' }];
+    const ops = envOps(env, '/spec/containers/0', [{ name: 'X', value: '1' }], [1]);
+    assert.deepEqual(ops, [
+      { op: 'remove', path: '/spec/containers/0/env/2' },
+      { op: 'remove', path: '/spec/containers/0/env/1' },
+    ]);
   });
 });

@@ -169,6 +169,52 @@ describe('fuzz: decision code (shared by the server and the review CLI)', () => 
     assert.ok(patchedRuns > 3_000 * SCALE * 0.2, `only ${patchedRuns} runs produced a patch: the property tests too little`);
   });
 
+  test("what the operator wrote for a refused connector never survives; what a user wrote always does", () => {
+    // researcher: github, other/unshared (not shared), shared/linear, slack (disabled).
+    const opCtx = { view: loadStateFile(join(import.meta.dirname, '..', 'golden', 'operator-unshared', 'state.yaml')).store, policy: () => BUILTIN_POLICY };
+    const ref = (name: string, secret: string, key: string, extra: Record<string, unknown> = {}) => ({ name, valueFrom: { secretKeyRef: { name: secret, key, ...extra } } });
+    const operators = [ref('CONNECTOR_UNSHARED_TOKEN', 'unshared-token-from-other', 'token'), ref('CONNECTOR_SLACK_TOKEN', 'slack-token', 'xoxp')];
+    const users = [
+      { name: 'CONNECTOR_UNSHARED_TOKEN', value: 'literal' },
+      ref('CONNECTOR_UNSHARED_TOKEN', 'unshared-token', 'token'),
+      ref('CONNECTOR_UNSHARED_TOKEN', 'unshared-token-from-other', 'other'),
+      ref('CONNECTOR_SLACK_TOKEN', 'slack-token', 'xoxp', { optional: true }),
+      ref('CONNECTOR_NOTES_TOKEN', 'unshared-token-from-other', 'token'),
+      { name: 'MODEL', value: 'x' },
+    ];
+    const ours = [ref('CONNECTOR_GITHUB_TOKEN', 'github-token', 'token'), ref('CONNECTOR_LINEAR_TOKEN', 'linear-oauth-from-shared', 'token'), { name: 'KOMPUTER_MCP_SERVERS', value: '{"unshared":{},"slack":{}}' }, { name: 'KOMPUTER_MCP_SERVERS', value: 'x' }];
+    const written = new Set(['CONNECTOR_GITHUB_TOKEN', 'CONNECTOR_LINEAR_TOKEN', 'KOMPUTER_MCP_SERVERS']);
+    const entry = fc.constantFrom(...operators, ...users, ...ours);
+    let removals = 0;
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 8 }), fc.boolean(), (env, solo) => {
+        cases++;
+        const labels: Record<string, string> = solo ? { 'komputer.ai/squad': 'false', 'komputer.ai/agent-name': 'researcher', 'komputer.ai/member-researcher': 'true' } : { 'komputer.ai/squad': 'true', 'komputer.ai/member-researcher': 'true' };
+        const obj = { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'team-a', labels }, spec: { containers: [{ name: solo ? 'agent' : 'researcher', image: 'x', env: structuredClone(env) }] } };
+        const out = processReview(podReview(obj, 'team-a'), opCtx, handlerForKind);
+        assert.ok(out.ok);
+        const patch = out.body.response.patch;
+        const ops = patch ? (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as fastJsonPatch.Operation[]) : [];
+        const result = fastJsonPatch.applyPatch(structuredClone(obj), ops, true, false).newDocument;
+        const after = (result.spec.containers[0]!.env ?? []) as unknown[];
+        const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+        for (const o of operators) assert.ok(!after.some((e) => same(e, o)), `the operator's ${o.name} survived: ${JSON.stringify(after)}`);
+        for (const u of users) {
+          const before = env.filter((e) => same(e, u)).length;
+          if (before === 0 || written.has(u.name)) continue;
+          // Duplicates of a name may collapse only for names this service writes; users' stay.
+          assert.equal(after.filter((e) => same(e, u)).length, before, `the user's ${JSON.stringify(u)} was touched`);
+        }
+        if (env.some((e) => operators.some((o) => same(e, o)))) removals++;
+        const again = processReview(podReview(result, 'team-a'), opCtx, handlerForKind);
+        assert.ok(again.ok);
+        assert.equal(again.body.response.patch, undefined, 'reinvocation must not patch');
+      }),
+      { numRuns: 3_000 * SCALE },
+    );
+    assert.ok(removals > 3_000 * SCALE * 0.3, `only ${removals} runs carried an operator variable to remove`);
+  });
+
   test('random JSON values as the whole body', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (body) => {

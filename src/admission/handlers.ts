@@ -2,6 +2,7 @@
 // request and the cluster view come in, a response and a log reason go out.
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
+import { podAdmissionEvents, type AgentEvent } from '../injection/events.ts';
 import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
@@ -16,6 +17,8 @@ export interface AdmissionContext {
   readonly policy: () => PolicyList;
   /** Watch caches only: resolves true once the namespace's cached object changes (false on timeout). */
   readonly awaitNamespaceChange?: (name: string, timeoutMs: number) => Promise<boolean>;
+  /** Pod decisions carry the Events to record on the agents (only where a recorder runs). */
+  readonly events?: boolean;
 }
 
 export interface Decision {
@@ -26,6 +29,8 @@ export interface Decision {
   readonly staleNamespace?: string;
   /** Pods: which container got which connectors (`container=ref,ref ...`), for the log line. */
   readonly injected?: string;
+  /** Pods: the Events for the agents' owners; never for a dry run. Recorded after the response, off the request path. */
+  readonly events?: AgentEvent[];
 }
 
 /** A request that decodes but cannot be acted on (HTTP 400 with this reason). */
@@ -78,11 +83,14 @@ export const mutatePod: Handler = (req, ctx) => {
   const response = patched(req.uid, outcome.patch, outcome.warnings);
   const reason = outcome.skipped ?? (outcome.patch.length === 0 ? 'already injected' : undefined);
   const injected = injectedSummary(outcome);
+  // A dry run changes nothing, so it tells nobody anything either.
+  const events = ctx.events && !req.dryRun ? podAdmissionEvents({ pod: req.object, oldPod: ephemeral ? req.oldObject : undefined, namespace, view: ctx.view, outcome }) : [];
   return {
     response,
     ...(reason === undefined ? {} : { reason }),
     ...(injected ? { injected } : {}),
     ...(outcome.namespaceNotEnabled ? { staleNamespace: namespace } : {}),
+    ...(events.length > 0 ? { events } : {}),
   };
 };
 

@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { AGENT_PLURAL, CONNECTOR_PLURAL, GROUP, VERSION } from '../config/names.ts';
 import type { Logger } from '../logging/logger.ts';
 import { decodeAgent, decodeConnector, decodeNamespace, isObject, objectKey, splitKey, type Agent, type Connector, type NamespaceInfo } from '../model/objects.ts';
-import { Reflector, type ListPage, type ReflectorOptions, type ReflectorSink, type ResourceSource } from './reflector.ts';
+import { Reflector, type ListPage, type ReflectorOptions, type ReflectorSink, type ResourceSource, type WatchRestartReason } from './reflector.ts';
 import { ClusterStore } from './store.ts';
 
 function pageOf(list: unknown): ListPage {
@@ -69,14 +69,24 @@ function mapSink<T>(map: Map<string, T>, keyOf: (t: T) => string, hooks: { repla
   };
 }
 
+export interface InformerOptions extends Omit<ReflectorOptions, 'onRestart'> {
+  /** Each restart of a kind's list/watch, with why (kind as in the cache metrics: namespaces, connectors, agents). */
+  readonly watchRestarted?: (kind: string, reason: WatchRestartReason) => void;
+}
+
+/** The kinds, in reflector order, as unsynced() and the metrics name them. */
+export const INFORMER_KINDS = ['namespaces', 'connectors', 'agents'] as const;
+
 export class ClusterInformers {
   readonly store = new ClusterStore();
   private readonly reflectors: Reflector<unknown>[] = [];
   private readonly runs: Promise<void>[] = [];
   readonly listeners: StoreListener[] = [];
 
-  constructor(kc: KubeConfig, logger: Logger, options: ReflectorOptions = {}) {
-    const pageSize = options.pageSize ?? 500;
+  constructor(kc: KubeConfig, logger: Logger, informerOptions: InformerOptions = {}) {
+    const { watchRestarted, ...base } = informerOptions;
+    const pageSize = base.pageSize ?? 500;
+    const options = (kind: (typeof INFORMER_KINDS)[number]): ReflectorOptions => ({ ...base, onRestart: (reason) => watchRestarted?.(kind, reason) });
     const s = this.store;
     const l = this.listeners;
     this.reflectors.push(
@@ -85,7 +95,7 @@ export class ClusterInformers {
         namespaceSource(kc, pageSize),
         mapSink(s.namespaces, (n) => n.name, { replaced: () => s.namespaceChanged(), changed: (_p, _n, _ns, name) => s.namespaceChanged(name) }),
         logger,
-        options,
+        options('namespaces'),
       ) as Reflector<unknown>,
       new Reflector(
         kc,
@@ -95,7 +105,7 @@ export class ClusterInformers {
           changed: (_p, _n, ns, name) => l.forEach((x) => x.connectorChanged?.(ns, name)),
         }),
         logger,
-        options,
+        options('connectors'),
       ) as Reflector<unknown>,
       new Reflector(
         kc,
@@ -105,7 +115,7 @@ export class ClusterInformers {
           changed: (prev, next) => l.forEach((x) => x.agentChanged?.(prev, next)),
         }),
         logger,
-        options,
+        options('agents'),
       ) as Reflector<unknown>,
     );
   }
@@ -121,8 +131,7 @@ export class ClusterInformers {
 
   /** Kinds whose initial list has not completed yet. */
   unsynced(): string[] {
-    const names = ['namespaces', 'connectors', 'agents'];
-    return this.reflectors.flatMap((r, i) => (r.synced ? [] : [names[i]!]));
+    return this.reflectors.flatMap((r, i) => (r.synced ? [] : [INFORMER_KINDS[i]!]));
   }
 
   /** For fault tests: drop every watch connection. */

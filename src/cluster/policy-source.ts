@@ -6,10 +6,10 @@ import { POLICY_CONFIGMAP_NAME } from '../config/names.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import type { PolicyHolder, PolicyStatus } from '../policy/holder.ts';
-import { Reflector } from './reflector.ts';
+import { Reflector, type ReflectorOptions } from './reflector.ts';
 import { policyTextOf } from './state-file.ts';
 
-export function watchPolicy(kc: KubeConfig, namespace: string, holder: PolicyHolder, logger: Logger, onStatus: (s: PolicyStatus) => void): Reflector<JsonObject> {
+export function watchPolicy(kc: KubeConfig, namespace: string, holder: PolicyHolder, logger: Logger, onStatus: (s: PolicyStatus) => void, options: ReflectorOptions = {}): Reflector<JsonObject> {
   const api = kc.makeApiClient(CoreV1Api);
   const fieldSelector = `metadata.name=${POLICY_CONFIGMAP_NAME}`;
   const apply = (obj: JsonObject | undefined): void => {
@@ -38,5 +38,6 @@ export function watchPolicy(kc: KubeConfig, namespace: string, holder: PolicyHol
       remove: () => apply(undefined),
     },
     logger,
+    options,
   );
 }

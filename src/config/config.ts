@@ -23,6 +23,12 @@ export interface ServeConfig {
   readonly controllerQuietMs: number;
   readonly controllerMaxWaitMs: number;
   readonly resyncMs: number;
+  /**
+   * Server-side timeout (timeoutSeconds) of every cache watch; the API server then ends it and
+   * a new one resumes from the last version. Unset: $KOMPUTER_WATCH_TIMEOUT_SECONDS, else 300
+   * (see watchTimeoutSeconds()).
+   */
+  readonly watchTimeoutSeconds?: number;
   /** `files`: read tls.crt/tls.key from certDir (cert-manager, make certs). `self`: keep a CA and certificate in a Secret. */
   readonly certMode: 'files' | 'self';
   readonly certSecretName: string;
@@ -39,6 +45,11 @@ export interface ServeConfig {
   readonly clientCaFile: string | undefined;
   /** Opt-in: keep `<secret>-from-<ns>` mirrors of shared connectors' Secrets (extra RBAC). */
   readonly mirrorSharedSecrets: boolean;
+  /**
+   * Record Events on KomputerAgents when their pods are admitted (API server only; never
+   * with a state file). Unset: $KOMPUTER_EVENTS, else on (see eventsEnabled()).
+   */
+  readonly events?: boolean;
 }
 
 export const SERVE_DEFAULTS = {
@@ -56,6 +67,7 @@ export const SERVE_DEFAULTS = {
   controllerQuietMs: 1000,
   controllerMaxWaitMs: 30_000,
   resyncMs: 600_000,
+  watchTimeoutSeconds: 300,
   certMode: 'self',
   certSecretName: 'komputer-connector-webhook-tls',
   webhookConfigName: 'komputer-connector-webhook',
@@ -76,6 +88,32 @@ export function parsePort(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be a port number (0-65535), got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** Environment variable for ServeConfig.watchTimeoutSeconds (positive integer seconds). */
+export const WATCH_TIMEOUT_ENV = 'KOMPUTER_WATCH_TIMEOUT_SECONDS';
+
+/**
+ * The cache watches' server-side timeout: the config's, else $KOMPUTER_WATCH_TIMEOUT_SECONDS,
+ * else 300 s. A watch ending at this timeout is routine (restart metric reason `timeout`).
+ */
+export function watchTimeoutSeconds(config: Pick<ServeConfig, 'watchTimeoutSeconds'>, env: NodeJS.ProcessEnv = process.env): number {
+  if (config.watchTimeoutSeconds !== undefined) return config.watchTimeoutSeconds;
+  const raw = env[WATCH_TIMEOUT_ENV]?.trim();
+  return raw ? parsePositiveInt(raw, WATCH_TIMEOUT_ENV) : SERVE_DEFAULTS.watchTimeoutSeconds;
+}
+
+/** Environment variable for ServeConfig.events: `false` (or 0, off, no) turns Events off. */
+export const EVENTS_ENV = 'KOMPUTER_EVENTS';
+
+/** Whether Events on KomputerAgents are recorded: the config's, else $KOMPUTER_EVENTS, else true. */
+export function eventsEnabled(config: Pick<ServeConfig, 'events'>, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (config.events !== undefined) return config.events;
+  const raw = env[EVENTS_ENV]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return true;
+  if (['true', '1', 'on', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'off', 'no'].includes(raw)) return false;
+  throw new Error(`${EVENTS_ENV} must be true or false, got ${JSON.stringify(env[EVENTS_ENV])}`);
 }
 
 export function parsePositiveInt(value: string, flag: string): number {

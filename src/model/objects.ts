@@ -40,6 +40,8 @@ export interface Agent {
   readonly officeManager: string | undefined;
   /** The squad this agent belongs to (its `komputer.ai/squad` label), if any. */
   readonly squad?: string | undefined;
+  /** metadata.uid (watch caches; absent in a state file or a CREATE request): Events on the agent name it. */
+  readonly uid?: string | undefined;
 }
 
 export interface NamespaceInfo {
@@ -149,7 +151,8 @@ export function decodeAgent(raw: unknown, defaultNamespace?: string, allowGenera
   const connectors = Array.isArray(spec.connectors) ? spec.connectors.filter((c): c is string => typeof c === 'string') : [];
   const manager = str(spec.officeManager);
   const squad = md.labels[LABEL_SQUAD];
-  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined, ...(typeof squad === 'string' && squad !== '' ? { squad } : {}) };
+  const uid = isObject(raw.metadata) ? str(raw.metadata.uid) : undefined;
+  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined, ...(typeof squad === 'string' && squad !== '' ? { squad } : {}), ...(uid ? { uid } : {}) };
 }
 
 export function decodeNamespace(raw: unknown): NamespaceInfo {

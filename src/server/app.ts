@@ -5,6 +5,7 @@
 import express, { type Express, type Request, type Response } from 'express';
 import { processReviewAwaitingCache, ROUTES, type AdmissionContext, type Handler, type ReviewOutcome } from '../admission/handlers.ts';
 import { verdictOf } from '../admission/review.ts';
+import type { AgentEvent } from '../injection/events.ts';
 import { requestLogger, type Logger } from '../logging/logger.ts';
 import { isJsonContentType, parseJson, readBody } from './body.ts';
 import type { Metrics } from './metrics.ts';
@@ -20,6 +21,8 @@ export interface AppOptions {
   readonly readiness: () => { ready: boolean; reasons: string[] };
   /** Set during graceful shutdown: responses ask the client to close the connection. */
   readonly draining?: () => boolean;
+  /** Takes a decision's Events after the response is written (enqueue only, never throws). */
+  readonly events?: { record(events: readonly AgentEvent[] | undefined): void };
 }
 
 function reject(res: Response, status: number, reason: string): void {
@@ -67,6 +70,12 @@ export function createApp(options: AppOptions): Express {
       }
       res.json(outcome.body);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      // After the answer, and only enqueued: an Event never delays or fails an admission.
+      try {
+        if (!outcome.request.dryRun) options.events?.record(outcome.decision.events);
+      } catch (err) {
+        logger.error({ err }, 'recording events failed; the admission was answered');
+      }
       const response = outcome.body.response;
       const verdict = outcome.error ? 'error' : verdictOf(response);
       metrics.requests.inc({ path, verdict });

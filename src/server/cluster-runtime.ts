@@ -5,10 +5,12 @@
 // state-file server (benchmarks, demos, air-gapped trials) does not need.
 
 import { KubeConfig } from '@kubernetes/client-node';
-import type { ServeConfig } from '../config/config.ts';
-import { ClusterInformers } from '../cluster/informers.ts';
+import { eventsEnabled, watchTimeoutSeconds, type ServeConfig } from '../config/config.ts';
+import { DROP_REASONS, EventRecorder, RECORDER_DEFAULTS, WRITE_KINDS } from '../events/recorder.ts';
+import { apiEventSink } from '../events/sink.ts';
+import { ClusterInformers, INFORMER_KINDS } from '../cluster/informers.ts';
 import { watchPolicy } from '../cluster/policy-source.ts';
-import type { Reflector } from '../cluster/reflector.ts';
+import { WATCH_RESTART_REASONS, type Reflector } from '../cluster/reflector.ts';
 import type { PolicyHolder, PolicyStatus } from '../policy/holder.ts';
 import { AttachmentController } from '../attachments/controller.ts';
 import { LeaderElector, LEASE_DEFAULTS } from '../cluster/lease.ts';
@@ -108,6 +110,18 @@ class BundleCheck {
   }
 }
 
+/** Every replica records the Events of the pods it admits (no leader needed: each names itself). */
+function eventRecorder(kc: KubeConfig, config: ServeConfig, metrics: Metrics, logger: Logger): EventRecorder {
+  for (const reason of DROP_REASONS) metrics.eventsDropped.inc({ reason }, 0);
+  for (const operation of WRITE_KINDS) metrics.eventsWritten.inc({ operation }, 0);
+  return new EventRecorder(apiEventSink(kc), { ...RECORDER_DEFAULTS, instance: config.identity }, {
+    written: (operation) => metrics.eventsWritten.inc({ operation }),
+    dropped: (reason, n) => metrics.eventsDropped.inc({ reason }, n),
+    pending: (n) => metrics.eventsPending.set(n),
+    failed: (err, kind, failures) => logger.warn({ err: (err instanceof Error ? err.message : String(err)).slice(0, 500), kind, failures }, 'event write failed; dropped (komputer_webhook_events_dropped_total)'),
+  });
+}
+
 export interface TlsHooks {
   /** Swap in a new serving pair. */
   setPair(pair: CertPair): void;
@@ -123,6 +137,8 @@ export interface ClusterRuntime {
   readonly attachments: AttachmentController | undefined;
   readonly elector: LeaderElector | undefined;
   readonly certificates: SelfManagedCertificates | undefined;
+  /** Events on KomputerAgents (undefined when turned off). */
+  readonly events: EventRecorder | undefined;
   /** Why this replica is not ready, as far as the cluster side is concerned. */
   notReadyReasons(): string[];
   /** Starts what needs the HTTPS listener up (the caBundle check). */
@@ -157,10 +173,18 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
       : undefined;
   const bundleCheck = config.checkCaBundle ? new BundleCheck(webhooks, tls.served) : undefined;
 
-  const informers = new ClusterInformers(kc, logger);
+  // Every series from the start (at 0), so a first failure shows as an increase.
+  for (const kind of [...INFORMER_KINDS, 'policy']) for (const reason of WATCH_RESTART_REASONS) metrics.watchRestarts.inc({ kind, reason }, 0);
+  const informers = new ClusterInformers(kc, logger, {
+    watchTimeoutSeconds: watchTimeoutSeconds(config),
+    watchRestarted: (kind, reason) => metrics.watchRestarts.inc({ kind, reason }),
+  });
   const store = informers.store;
   reportPolicy(policy.status);
-  const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy) as Reflector<unknown>;
+  const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy, {
+    watchTimeoutSeconds: watchTimeoutSeconds(config),
+    onRestart: (reason) => metrics.watchRestarts.inc({ kind: 'policy', reason }),
+  }) as Reflector<unknown>;
   let attachments: AttachmentController | undefined;
   if (config.controller) {
     attachments = new AttachmentController(store, apiStatusWriter(kc), logger, { reconciled: (r) => metrics.reconciles.inc({ result: r }), queueDepth: (n) => metrics.queueDepth.set(n) }, { quietMs: config.controllerQuietMs, maxWaitMs: config.controllerMaxWaitMs, resyncMs: config.resyncMs });
@@ -196,6 +220,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     elector.start();
   }
   certificates?.start();
+  const events = eventsEnabled(config) ? eventRecorder(kc, config, metrics, logger) : undefined;
 
   return {
     store,
@@ -203,6 +228,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     attachments,
     elector,
     certificates,
+    events,
     notReadyReasons() {
       const reasons: string[] = [];
       const unsynced = informers.unsynced();
@@ -217,7 +243,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     async stop() {
       bundleCheck?.stop();
       await elector?.stop(); // releases the lease: another replica takes over at once
-      await Promise.all([attachments?.stop(), certificates?.stop()]);
+      await Promise.all([attachments?.stop(), certificates?.stop(), events?.stop()]);
       policyWatch.stop();
       await informers.stop();
     },

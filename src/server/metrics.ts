@@ -11,6 +11,7 @@ export interface Metrics {
   readonly warnings: Counter<'path'>;
   readonly cacheObjects: Gauge<'kind'>;
   readonly cacheSynced: Gauge<'kind'>;
+  readonly watchRestarts: Counter<'kind' | 'reason'>;
   readonly certNotAfter: Gauge<'source'>;
   readonly certReloads: Counter<'result'>;
   readonly policyValid: Gauge;
@@ -18,6 +19,10 @@ export interface Metrics {
   readonly reconciles: Counter<'result'>;
   readonly queueDepth: Gauge;
   readonly leader: Gauge;
+  readonly ready: Gauge;
+  readonly eventsWritten: Counter<'operation'>;
+  readonly eventsDropped: Counter<'reason'>;
+  readonly eventsPending: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -31,13 +36,21 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'komputer_webhook_admission_duration_seconds',
       help: 'Time from the request body being read to the response being written.',
       labelNames: ['path'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      // 2.5 and 5: half and all of the webhooks' timeoutSeconds (5), so the latency alert
+      // (p99 above half the timeout) can see past 1 s; the namespace-cache wait alone is 2 s.
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2.5, 5],
       registers,
     }),
     badRequests: new Counter({ name: 'komputer_webhook_bad_requests_total', help: 'Requests answered 4xx because the body was not a usable AdmissionReview.', labelNames: ['path'], registers }),
     warnings: new Counter({ name: 'komputer_webhook_admission_warnings_total', help: 'Admission warnings returned to users.', labelNames: ['path'], registers }),
     cacheObjects: new Gauge({ name: 'komputer_webhook_cache_objects', help: 'Objects in the watch caches, by kind.', labelNames: ['kind'], registers }),
     cacheSynced: new Gauge({ name: 'komputer_webhook_cache_synced', help: '1 when the cache of this kind has completed its initial list.', labelNames: ['kind'], registers }),
+    watchRestarts: new Counter({
+      name: 'komputer_webhook_watch_restarts_total',
+      help: 'List/watch restarts of the caches by kind and reason: timeout (the API server ended the watch at its timeout: normal), expired (410 Gone: relisted), disconnect (dropped on purpose), error (a failed list or watch attempt, logged as a warning and retried with backoff).',
+      labelNames: ['kind', 'reason'],
+      registers,
+    }),
     certNotAfter: new Gauge({ name: 'komputer_webhook_certificate_not_after_seconds', help: 'Expiry (unix time) of the certificate being served.', labelNames: ['source'], registers }),
     certReloads: new Counter({ name: 'komputer_webhook_certificate_reloads_total', help: 'Serving certificate reloads by result (loaded, rejected).', labelNames: ['result'], registers }),
     policyValid: new Gauge({ name: 'komputer_webhook_policy_config_valid', help: '0 when the policy ConfigMap is invalid (the last good list stays in force).', registers }),
@@ -45,5 +58,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     reconciles: new Counter({ name: 'komputer_webhook_attachment_reconciles_total', help: 'Connector status reconciles by result (unchanged, written, conflict, gone, error); written = status writes.', labelNames: ['result'], registers }),
     queueDepth: new Gauge({ name: 'komputer_webhook_attachment_queue_depth', help: 'Connector keys waiting for a reconcile.', registers }),
     leader: new Gauge({ name: 'komputer_webhook_leader', help: '1 while this replica holds the lease and runs the controller.', registers }),
+    ready: new Gauge({ name: 'komputer_webhook_ready', help: '1 while this replica passes its readiness check (/readyz), as of the scrape.', registers }),
+    eventsWritten: new Counter({ name: 'komputer_webhook_events_written_total', help: 'Event writes on KomputerAgents that succeeded, by operation: create (a new Event), patch (series count of an existing one).', labelNames: ['operation'], registers }),
+    eventsDropped: new Counter({
+      name: 'komputer_webhook_events_dropped_total',
+      help: 'Events on KomputerAgents not written, by reason: queue_full, rate_limited (an agent\'s similar-event budget), timeout, write_failed, shutdown.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    eventsPending: new Gauge({ name: 'komputer_webhook_events_pending', help: 'Events on KomputerAgents waiting for a write.', registers }),
   };
 }

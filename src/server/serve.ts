@@ -99,6 +99,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     for (const [kind, n] of Object.entries(store.sizes())) metrics.cacheObjects.set({ kind }, n);
     const unsynced = new Set(cluster?.informers.unsynced() ?? []);
     for (const kind of ['namespaces', 'connectors', 'agents']) metrics.cacheSynced.set({ kind }, unsynced.has(kind) ? 0 : 1);
+    metrics.ready.set(readiness().ready ? 1 : 0);
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   healthRoutes(metricsApp, readiness);
@@ -111,10 +112,12 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger.info('waiting for the serving certificate');
     while (!pair) await new Promise((r) => setTimeout(r, 100));
   }
+  // Events only where a recorder runs (the API server, not turned off): with --state, none.
+  const events = cluster?.events;
   const context: AdmissionContext = cluster
-    ? { view: store, policy: () => policy.current, awaitNamespaceChange: (name, ms) => store.awaitNamespaceChange(name, ms) }
+    ? { view: store, policy: () => policy.current, awaitNamespaceChange: (name, ms) => store.awaitNamespaceChange(name, ms), events: events !== undefined }
     : { view: store, policy: () => policy.current };
-  const app = createApp({ context, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining });
+  const app = createApp({ context, logger, metrics, maxBodyBytes: config.maxBodyBytes, readiness, draining: () => draining, ...(events ? { events } : {}) });
   // connectionsCheckingInterval: how often request/header timeouts are enforced (default 30 s).
   const mtls = config.clientCaFile ? { requestCert: true, rejectUnauthorized: true } : {};
   const https = createHttpsServer({ ...secureContextOptions(pair, clientCa()), ...mtls, connectionsCheckingInterval: 1000 }, app);

@@ -22,6 +22,7 @@ const AGENTS = 'komputeragents.komputer.komputer.ai';
 const LEASES = 'leases.coordination.k8s.io';
 const MWC = 'mutatingwebhookconfigurations.admissionregistration.k8s.io';
 const VWC = 'validatingwebhookconfigurations.admissionregistration.k8s.io';
+const EVENTS = 'events.events.k8s.io';
 
 let env: Environment;
 
@@ -76,6 +77,9 @@ const CAN: readonly (readonly [string, Question])[] = [
   ['patch its mutating webhook configuration', ['patch', `${MWC}/${WEBHOOK_CONFIG}`]],
   ['get its validating webhook configuration', ['get', `${VWC}/${WEBHOOK_CONFIG}`]],
   ['patch its validating webhook configuration', ['patch', `${VWC}/${WEBHOOK_CONFIG}`]],
+  // Events on KomputerAgents, in the agents' namespaces: a new Event, then its series count.
+  ['create events (events.k8s.io) where agents live', ['create', EVENTS, '-n', OTHER_NS]],
+  ['patch events (events.k8s.io) where agents live', ['patch', EVENTS, '-n', OTHER_NS]],
 ];
 
 const CANNOT: readonly (readonly [string, Question])[] = [
@@ -120,6 +124,14 @@ const CANNOT: readonly (readonly [string, Question])[] = [
   ['list mutating webhook configurations', ['list', MWC]],
   ['create mutating webhook configurations', ['create', MWC]],
   ['create validating webhook configurations', ['create', VWC]],
+  // Events: written, never read back, rewritten or deleted; nothing through the core group.
+  ['get events', ['get', EVENTS, '-n', OTHER_NS]],
+  ['list events', ['list', EVENTS, '--all-namespaces']],
+  ['watch events', ['watch', EVENTS, '-n', OTHER_NS]],
+  ['update events', ['update', EVENTS, '-n', OTHER_NS]],
+  ['delete events', ['delete', EVENTS, '-n', OTHER_NS]],
+  ['create core events', ['create', 'events.', '-n', OTHER_NS]],
+  ['patch core events', ['patch', 'events.', '-n', OTHER_NS]],
   // Delete: nothing at all.
   ['delete connectors', ['delete', CONNECTORS, '-n', OTHER_NS]],
   ['delete agents', ['delete', AGENTS, '-n', OTHER_NS]],

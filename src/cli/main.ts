@@ -8,6 +8,7 @@ import { parseDuration, parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeC
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
 import { countsCommand, mutateCommand, reviewCommand, validateCommand } from './commands.ts';
+import type { CheckFlags } from './check-output.ts';
 import { CliError } from './io.ts';
 
 function fail(message: string): never {
@@ -16,7 +17,7 @@ function fail(message: string): never {
 }
 
 /** Commander's parsed `serve` flags: strings as typed, `controller` false with --no-controller. */
-type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean; caBundleCheck?: boolean; mirrorSharedSecrets?: boolean };
+type ServeFlags = { [flag: string]: string | undefined } & { controller?: boolean; caBundleCheck?: boolean; mirrorSharedSecrets?: boolean; events?: boolean };
 
 function list(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -48,6 +49,9 @@ async function serve(opts: ServeFlags): Promise<void> {
     controllerQuietMs: Number(opts.controllerQuietMs ?? SERVE_DEFAULTS.controllerQuietMs),
     controllerMaxWaitMs: Number(opts.controllerMaxWaitMs ?? SERVE_DEFAULTS.controllerMaxWaitMs),
     resyncMs: parsePositiveInt(opts.resyncMs ?? String(SERVE_DEFAULTS.resyncMs), '--resync-ms'),
+    // Unset: the environment decides (KOMPUTER_WATCH_TIMEOUT_SECONDS, KOMPUTER_EVENTS).
+    ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: parsePositiveInt(opts.watchTimeoutSeconds, '--watch-timeout-seconds') }),
+    ...(opts.events === false ? { events: false } : {}),
     certMode: certMode(opts.certMode ?? (opts.state ? 'files' : SERVE_DEFAULTS.certMode)),
     certSecretName: opts.certSecretName ?? SERVE_DEFAULTS.certSecretName,
     webhookConfigName: opts.webhookConfigName ?? SERVE_DEFAULTS.webhookConfigName,
@@ -114,6 +118,8 @@ export function buildProgram(): Command {
     .option('--controller-quiet-ms <ms>', 'write statuses once no agent/connector event arrived for this long', String(SERVE_DEFAULTS.controllerQuietMs))
     .option('--controller-max-wait-ms <ms>', '...or at the latest this long after the first pending event', String(SERVE_DEFAULTS.controllerMaxWaitMs))
     .option('--resync-ms <ms>', 'full recompute of every connector status, as a safety net', String(SERVE_DEFAULTS.resyncMs))
+    .option('--watch-timeout-seconds <s>', 'server-side timeout of each cache watch; a server-ended watch is normal and resumes (default: $KOMPUTER_WATCH_TIMEOUT_SECONDS, else 300)')
+    .option('--no-events', 'record no Events on KomputerAgents (default: on, unless $KOMPUTER_EVENTS=false)')
     .action(serve);
 
   program
@@ -155,6 +161,25 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action((opts: { state?: string; output?: string }) => {
       process.stdout.write(countsCommand(opts));
+    });
+
+  program
+    .command('check')
+    .description('Check the webhook and what in the cluster needs attention (reads only; two server-side dry runs). One line per check; exit 1 when an error is found, 2 on unusable input.')
+    .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+    .option('--context <name>', 'kubeconfig context (default: the current one)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--service-namespace <ns>', "the service's namespace (Lease, policy ConfigMap, Deployment)", SERVE_DEFAULTS.serviceNamespace)
+    .option('--service-name <name>', 'the Service the webhook configurations must call', SERVE_DEFAULTS.serviceName)
+    .option('--webhook-config-name <name>', 'name of the Mutating- and ValidatingWebhookConfiguration', SERVE_DEFAULTS.webhookConfigName)
+    .option('--lease-name <name>', "the leader election Lease", SERVE_DEFAULTS.leaseName)
+    .option('--deployment <name>', 'the Deployment of an in-cluster install (default: the service name)')
+    .option('--cert-secret-name <name>', 'the self-managed certificate Secret (its tls.crt, for the expiry)', SERVE_DEFAULTS.certSecretName)
+    .option('--endpoint <host:port>', 'reach the service directly for a TLS handshake (e.g. through kubectl port-forward) when the webhooks call a Service')
+    .option('--timeout <duration>', 'per request and TLS handshake', '10s')
+    .action(async (opts: CheckFlags) => {
+      const { checkCommand } = await import('./check-output.ts');
+      process.exitCode = await checkCommand(opts, (text) => process.stdout.write(text));
     });
 
   return program;

@@ -147,3 +147,19 @@ export const logsRoot = path.join(repoRoot, '.e2e', 'logs');
 export function bin(name: 'kube-apiserver' | 'kubectl' | 'etcd'): string {
   return path.join(binDir, name);
 }
+
+/**
+ * Test tools built by test/tools/build.sh (helm, ...): bin/, or KOMPUTER_BIN_DIR like the
+ * control plane (never bin/<version>: they do not depend on the Kubernetes release).
+ */
+export const toolsBinDir = path.resolve(process.env['KOMPUTER_BIN_DIR'] ?? path.join(repoRoot, 'bin'));
+
+/** The helm binary (`npm run tools:helm`); throws, naming that script, when it is missing. */
+export function helmBinary(): string {
+  const file = path.join(toolsBinDir, 'helm');
+  if (!existsSync(file)) {
+    const where = toolsBinDir.startsWith(`${repoRoot}${path.sep}`) ? path.relative(repoRoot, toolsBinDir) : toolsBinDir;
+    throw new Error(`${file} is missing: run \`npm run tools:helm\` first (builds helm v4 from test/tools/helm into ${where}/)`);
+  }
+  return file;
+}

@@ -1,0 +1,66 @@
+{{/*
+Names are fixed, as in manifests/base: the service's defaults (--webhook-config-name,
+--cert-secret-name, --lease-name, --service-name) and its policy ConfigMap name are these.
+*/}}
+{{- define "kcw.name" -}}komputer-connector-webhook{{- end }}
+{{- define "kcw.tlsSecretName" -}}komputer-connector-webhook-tls{{- end }}
+
+{{/*
+Labels every object carries. The first two are the ones manifests/base puts on everything;
+the rest are Helm's conventional ones (normalised away by the chart/manifests sameness test).
+*/}}
+{{- define "kcw.labels" -}}
+app.kubernetes.io/name: {{ include "kcw.name" . }}
+app.kubernetes.io/part-of: komputer
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* metadata.labels (and annotations when there are any) of a rendered object. */}}
+{{- define "kcw.metadata" -}}
+labels:
+  {{- include "kcw.labels" . | nindent 2 }}
+{{- with .Values.commonAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The pods' selector: immutable once a Deployment exists, so never add to it. */}}
+{{- define "kcw.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kcw.name" . }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "kcw.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- .Values.image.repository }}:{{ $tag }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
+{{- end }}
+
+{{/* Whether the service runs in the cluster (no webhook.url). */}}
+{{- define "kcw.inCluster" -}}
+{{- if not .Values.webhook.url }}true{{ end }}
+{{- end }}
+
+{{/* `files` for cert-manager and existing-secret, `self` otherwise. */}}
+{{- define "kcw.certFiles" -}}
+{{- if has .Values.certificates.mode (list "cert-manager" "existing-secret") }}true{{ end }}
+{{- end }}
+
+{{/* Checks the combinations the schema cannot express with a readable message. */}}
+{{- define "kcw.validate" -}}
+{{- if eq .Values.certificates.mode "existing-secret" }}
+{{- if not .Values.certificates.existingSecret.name }}
+{{- fail "certificates.existingSecret.name is required when certificates.mode is existing-secret (a kubernetes.io/tls Secret in the release namespace)" }}
+{{- end }}
+{{- if not .Values.certificates.existingSecret.caBundle }}
+{{- fail "certificates.existingSecret.caBundle is required when certificates.mode is existing-secret (PEM of the CA that signed the Secret's tls.crt: the API server trusts only it)" }}
+{{- end }}
+{{- end }}
+{{- end }}

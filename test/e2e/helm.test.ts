@@ -1,0 +1,599 @@
+// The Helm chart (charts/komputer-connector-webhook) against a real API server, with the
+// helm v4 built from test/tools/helm (`npm run tools:helm`):
+//
+//   lint        `helm lint` and `helm lint --strict`, for the defaults and every value set;
+//   schema      bad values (wrong type, unknown key, wrong enum, missing companion value)
+//               fail `helm install` with an error naming the key, and create no release;
+//   sameness    the chart and manifests/ render the same objects: defaults vs
+//               manifests/base, and the cert-manager, secret-mirroring and CRD value sets vs
+//               their overlays (normalising only CHART_ONLY_LABELS / CHART_ONLY_ANNOTATIONS;
+//               the base's Namespace is the one object the chart leaves to Helm);
+//   template    `helm template` of each value set, applied with a strict server-side dry run
+//               (cert-manager's and the Prometheus Operator's kinds through minimal CRDs);
+//   lifecycle   `helm install` with webhook.url pointing at the service running as a local
+//               process in self-managed mode (it patches the caBundle itself): agent pods are
+//               injected; `helm upgrade` (server-side apply, then client-side) while pods are
+//               being created: none refused, none left uninjected, the caBundle and CA kept;
+//               `helm uninstall`: nothing the chart rendered remains, and with the service
+//               stopped agent pods are created without any webhook error.
+
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { generateCertificates, type GeneratedCertificates } from '../../src/certs/generate.ts';
+import { parsePolicyConfig } from '../../src/policy/incompatible.ts';
+import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { SERVICE_ACCOUNT, applyYaml, installCrds, parseManifests, toYaml, writeServiceAccountKubeconfig } from './harness/install.ts';
+import { kubectl, warningsOf, type KubectlResult } from './harness/kubectl.ts';
+import { elapsed, log } from './harness/log.ts';
+import { helmBinary, logsRoot, nodeCrdFs, repoRoot, resolveCrdSource } from './harness/paths.ts';
+import { freePort } from './harness/ports.ts';
+import { setShutdownHandler } from './harness/process.ts';
+import { createWebhookService, type WebhookService } from './harness/webhook.ts';
+import { adminClients, agentObject, connectorObject, metric, pollUntil, sleep, type Clients } from './fixtures/cluster.ts';
+import {
+  CHART_DIR,
+  CHART_ONLY_ANNOTATIONS,
+  CHART_ONLY_LABELS,
+  RELEASE,
+  RELEASE_NAMESPACE as NS,
+  byKey,
+  createHelm,
+  keyOf,
+  normaliseChartObject,
+  sets,
+  thirdPartyCrds,
+  valueSets,
+  type Helm,
+  type HelmResult,
+} from './fixtures/helm.ts';
+
+const TEAM = 'helm-team';
+const AGENT = 'worker';
+const WEBHOOK_CONFIG = 'komputer-connector-webhook';
+const TLS_SECRET = 'komputer-connector-webhook-tls';
+const INJECTED = 'komputer.ai/injected-connectors';
+
+type Obj = Record<string, unknown>;
+
+let cp: ControlPlane;
+let helm: Helm;
+let clients: Clients;
+let caFile: string;
+let service: WebhookService | undefined;
+let helmLog: string;
+let stopped = false;
+
+async function stopAll(): Promise<void> {
+  if (stopped) return;
+  stopped = true;
+  await service?.stop();
+  if (cp === undefined) return;
+  const target = path.join(logsRoot, 'helm');
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  for (const file of ['etcd.log', 'kube-apiserver.log', 'crds.txt', 'helm.log', path.join('service', 'webhook.log')]) {
+    await copyFile(path.join(cp.dir, file), path.join(target, path.basename(file))).catch(() => undefined);
+  }
+  log(`logs kept in ${path.relative(process.cwd(), target) || target}`);
+  await cp.stop({ keepDir: process.env['E2E_KEEP'] === '1' });
+}
+
+before(async () => {
+  helmBinary(); // before the control plane: a missing helm fails at once, naming `npm run tools:helm`
+  setShutdownHandler(stopAll);
+  const started = Date.now();
+  cp = await startControlPlane();
+  helmLog = path.join(cp.dir, 'helm.log');
+  helm = await createHelm({ home: path.join(cp.dir, 'helm-home'), kubeconfig: cp.kubeconfig });
+  clients = adminClients(cp.kubeconfig);
+  await installCrds(cp, resolveCrdSource(process.env, nodeCrdFs));
+  await applyYaml(cp, toYaml(thirdPartyCrds() as Obj[]));
+  for (const crd of ['issuers.cert-manager.io', 'certificates.cert-manager.io', 'prometheusrules.monitoring.coreos.com']) await waitEstablished(crd);
+  // The release namespace, as the README has admins create it (Helm does not label it).
+  await k(['create', 'namespace', NS]);
+  await k(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+  const ca = await generateCertificates({ dnsNames: ['corp-webhook.example'], caCommonName: 'corp-ca' });
+  caFile = path.join(cp.dir, 'corp-ca.crt');
+  await writeFile(caFile, ca.caCert, { mode: 0o600 });
+  log(`helm test environment ready in ${elapsed(started)} (${(await helm.run(['version', '--short'])).stdout.trim()})`);
+});
+
+after(stopAll);
+
+// --- helpers -----------------------------------------------------------------------------------
+
+function k(args: readonly string[], options: { input?: string; allowFailure?: boolean } = {}): Promise<KubectlResult> {
+  return kubectl(cp.kubeconfig, args, options);
+}
+
+async function waitEstablished(crd: string): Promise<void> {
+  await pollUntil(
+    `CRD ${crd} Established`,
+    async () => {
+      const r = await k(['get', 'crd', crd, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'], { allowFailure: true });
+      return { ok: r.code === 0 && r.stdout.trim() === 'True', detail: r.stdout + r.stderr };
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
+/** Runs helm and keeps its output in helm.log (kept with the logs). */
+async function h(args: readonly string[], options: { allowFailure?: boolean } = {}): Promise<HelmResult> {
+  const started = Date.now();
+  const result = await helm.run(args, options);
+  await appendFile(helmLog, `$ helm ${args.join(' ')}  # exit ${result.code}, ${elapsed(started)}\n${result.stdout}${result.stderr}\n`);
+  return result;
+}
+
+async function kustomize(dir: string): Promise<Obj[]> {
+  return parseManifests((await k(['kustomize', path.join(repoRoot, 'manifests', dir)])).stdout);
+}
+
+function find(objects: readonly Obj[], kind: string, name?: string): Obj {
+  const found = objects.find((o) => o['kind'] === kind && (name === undefined || (o['metadata'] as Obj)['name'] === name));
+  assert.ok(found, `${kind}${name ? ` ${name}` : ''} rendered`);
+  return found;
+}
+
+// Typed views of the few fields the assertions read.
+interface Container {
+  image: string;
+  imagePullPolicy: string;
+  args: string[];
+  env: { name: string; value?: string }[];
+  ports: { name: string; containerPort: number }[];
+  resources: Obj;
+  volumeMounts: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  volumes: { name: string; secret?: { secretName: string } }[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: Obj[];
+  priorityClassName?: string;
+  imagePullSecrets?: { name: string }[];
+}
+interface Deployment {
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+  spec: { replicas: number; template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec } };
+}
+interface WebhookConfig {
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+  webhooks: { name: string; failurePolicy: string; timeoutSeconds: number; clientConfig: { url?: string; service?: Obj; caBundle?: string } }[];
+}
+
+async function webhookConfigs(): Promise<WebhookConfig[]> {
+  const out: WebhookConfig[] = [];
+  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+    out.push(JSON.parse((await k(['get', kind, WEBHOOK_CONFIG, '-o', 'json'])).stdout) as WebhookConfig);
+  }
+  return out;
+}
+
+async function webhookBundles(): Promise<string[]> {
+  return (await webhookConfigs()).flatMap((c) => c.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')));
+}
+
+async function secretCa(): Promise<string> {
+  const secret = JSON.parse((await k(['get', 'secret', TLS_SECRET, '-n', NS, '-o', 'json'])).stdout) as { data?: Record<string, string> };
+  return Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString('utf8');
+}
+
+/** `Kind namespace/name` of every object of the release's current manifest. */
+async function releaseObjects(): Promise<Obj[]> {
+  return parseManifests((await h(['get', 'manifest', RELEASE, '-n', NS])).stdout);
+}
+
+// --- agent pods --------------------------------------------------------------------------------------
+
+const agentPod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { generateName: `${AGENT}-`, labels: { 'komputer.ai/squad': 'false', 'komputer.ai/agent-name': AGENT, [`komputer.ai/member-${AGENT}`]: 'true' } },
+  spec: { containers: [{ name: 'agent', image: 'busybox' }] },
+};
+
+interface PodResult {
+  readonly injected: boolean;
+  readonly error?: string;
+  readonly at: number;
+}
+
+async function createAgentPod(): Promise<PodResult> {
+  try {
+    const pod = await clients.core.createNamespacedPod({ namespace: TEAM, body: agentPod });
+    const env = pod.spec?.containers[0]?.env ?? [];
+    return { injected: pod.metadata?.annotations?.[INJECTED] === 'github' && env.some((e) => e.name === 'KOMPUTER_MCP_SERVERS'), at: Date.now() };
+  } catch (error) {
+    const body = (error as { body?: unknown }).body;
+    return { injected: false, error: typeof body === 'string' ? body.slice(0, 300) : error instanceof Error ? error.message : String(error), at: Date.now() };
+  }
+}
+
+/** Agent pods created back to back by `workers` loops until stopped. */
+function podLoop(workers = 2): { stop(): Promise<PodResult[]> } {
+  let stopping = false;
+  const results: PodResult[] = [];
+  const worker = async (): Promise<void> => {
+    while (!stopping) results.push(await createAgentPod());
+  };
+  const running = Promise.all(Array.from({ length: workers }, worker));
+  return {
+    async stop() {
+      stopping = true;
+      await running;
+      return results;
+    },
+  };
+}
+
+function summary(results: readonly PodResult[]): { created: number; refused: string[]; notInjected: number } {
+  return { created: results.filter((r) => r.error === undefined).length, refused: results.flatMap((r) => (r.error === undefined ? [] : [r.error])), notInjected: results.filter((r) => r.error === undefined && !r.injected).length };
+}
+
+// --- tests ---------------------------------------------------------------------------------------------
+
+test('helm is the pinned v4.3.1', async () => {
+  const version = (await h(['version', '--short'])).stdout.trim();
+  assert.match(version, /^v4\.3\.1\b/, version);
+});
+
+describe('helm lint', () => {
+  test('clean for the defaults, also with --strict', async () => {
+    for (const flags of [[], ['--strict']]) {
+      const result = await h(['lint', CHART_DIR, ...flags], { allowFailure: true });
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      assert.doesNotMatch(result.stdout, /\[(WARNING|ERROR)\]/, result.stdout);
+    }
+  });
+
+  test('clean with --strict for every value set', async () => {
+    for (const set of valueSets(caFile)) {
+      const result = await h(['lint', CHART_DIR, '--strict', '--namespace', NS, ...set.args], { allowFailure: true });
+      assert.equal(result.code, 0, `${set.name}: ${result.stdout}${result.stderr}`);
+      assert.doesNotMatch(result.stdout, /\[(WARNING|ERROR)\]/, `${set.name}: ${result.stdout}`);
+    }
+  });
+});
+
+describe('values.schema.json: bad values fail at helm install, naming the key', () => {
+  const cases: readonly { name: string; args: string[]; key: RegExp; why: RegExp }[] = [
+    { name: 'replicaCount=abc', args: sets('replicaCount=abc'), key: /\/replicaCount/, why: /want integer/ },
+    { name: 'an unknown top-level key', args: sets('foo=1'), key: /'foo'/, why: /additional propert/i },
+    { name: 'an unknown nested key (typo)', args: sets('webhook.mutating.timeoutSecond=3'), key: /\/webhook\/mutating.*'timeoutSecond'|'timeoutSecond'.*\/webhook\/mutating/s, why: /additional propert/i },
+    { name: 'a wrong certificates.mode', args: sets('certificates.mode=vault'), key: /\/certificates\/mode/, why: /self-managed/ },
+    { name: 'a wrong failurePolicy', args: sets('webhook.mutating.failurePolicy=Sometimes'), key: /\/webhook\/mutating\/failurePolicy/, why: /Fail/ },
+    { name: 'timeoutSeconds over 30', args: sets('webhook.validating.timeoutSeconds=60'), key: /\/webhook\/validating\/timeoutSeconds/, why: /30/ },
+    { name: 'a number as a label value', args: sets('commonLabels.generation=2'), key: /\/commonLabels\/generation/, why: /want string/ },
+    { name: 'a webhook.url with a path', args: sets('webhook.url=https://127.0.0.1:8443/mutate'), key: /\/webhook\/url/, why: /pattern/ },
+    { name: 'another injection label (the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /\/injection\/namespaceLabel\/key/, why: /komputer\.ai\/connector-injection/ },
+    { name: 'a policy entry field typo', args: sets('policy.entries[0].id=acme', 'policy.entries[0].allowedAuthType={oauth}'), key: /'allowedAuthType'/, why: /additional propert/i },
+    { name: 'existing-secret mode without a Secret name', args: sets('certificates.mode=existing-secret'), key: /certificates\.existingSecret\.name/, why: /required/ },
+    { name: 'a log level the service does not know', args: sets('logLevel=verbose'), key: /\/logLevel/, why: /info/ },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const result = await h(['install', RELEASE, CHART_DIR, '-n', NS, ...c.args], { allowFailure: true });
+      assert.notEqual(result.code, 0, `helm install ${c.args.join(' ')} succeeded`);
+      assert.match(result.stderr, c.key, result.stderr);
+      assert.match(result.stderr, c.why, result.stderr);
+      log(`${c.name}: ${result.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    });
+  }
+
+  test('no release was created by the failed installs', async () => {
+    assert.equal((await h(['list', '-A', '-q'])).stdout.trim(), '');
+    assert.equal((await k(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name'])).stdout.trim(), '');
+  });
+});
+
+describe('one source of truth: the chart renders what manifests/ renders', () => {
+  const pairs: readonly { name: string; overlay: string; args: string[] }[] = [
+    { name: 'defaults vs manifests/base', overlay: 'base', args: [] },
+    { name: 'certificates.mode=cert-manager vs manifests/overlays/cert-manager', overlay: 'overlays/cert-manager', args: sets('certificates.mode=cert-manager') },
+    { name: 'secretMirroring.enabled vs manifests/overlays/secret-mirroring', overlay: 'overlays/secret-mirroring', args: sets('secretMirroring.enabled=true') },
+    { name: 'crds.enabled vs manifests/overlays/with-crds', overlay: 'overlays/with-crds', args: sets('crds.enabled=true') },
+  ];
+  for (const pair of pairs) {
+    test(pair.name, async () => {
+      const chart = byKey(parseManifests(await helm.template(pair.args)).map(normaliseChartObject));
+      const manifests = byKey(await kustomize(pair.overlay));
+      // The one object the chart leaves to Helm: the release namespace (`--create-namespace`
+      // or `kubectl create namespace`, as the README says).
+      const namespaceKey = `Namespace ${NS}`;
+      assert.ok(manifests.delete(namespaceKey), `${pair.overlay} renders ${namespaceKey}`);
+      assert.deepEqual([...chart.keys()].sort(), [...manifests.keys()].sort(), 'the same objects');
+      for (const [key, object] of manifests) assert.deepEqual(chart.get(key), object, `${key} differs between the chart and manifests/${pair.overlay}`);
+    });
+  }
+
+  test(`only ${[...CHART_ONLY_LABELS, ...CHART_ONLY_ANNOTATIONS].join(', ')} were normalised away`, async () => {
+    // Everything the chart renders carries exactly those extra labels, and nothing else differs.
+    const rendered = parseManifests(await helm.template(sets('crds.enabled=true')));
+    for (const o of rendered) {
+      const labels = (o['metadata'] as { labels?: Record<string, string> }).labels ?? {};
+      for (const l of CHART_ONLY_LABELS) assert.ok(l in labels, `${keyOf(o)} has ${l}`);
+      assert.equal(labels['app.kubernetes.io/name'], 'komputer-connector-webhook', `${keyOf(o)} app.kubernetes.io/name`);
+      assert.equal(labels['app.kubernetes.io/part-of'], 'komputer', `${keyOf(o)} app.kubernetes.io/part-of`);
+    }
+  });
+});
+
+describe('helm template: every value set passes a strict server-side dry run', () => {
+  const rendered = new Map<string, Obj[]>();
+
+  test('each value set renders what it should and the API server accepts it', async () => {
+    const base = new Set(parseManifests(await helm.template([])).map((o) => String(o['kind'])));
+    for (const set of valueSets(caFile)) {
+      const yaml = await helm.template(set.args);
+      const objects = parseManifests(yaml);
+      rendered.set(set.name, objects);
+      const kinds = new Set(objects.map((o) => String(o['kind'])));
+      for (const kind of set.renders ?? []) assert.ok(kinds.has(kind), `${set.name}: renders a ${kind}`);
+      for (const kind of set.omits ?? []) assert.ok(!kinds.has(kind), `${set.name}: renders no ${kind}`);
+      if (set.renders === undefined && set.omits === undefined) assert.ok([...base].every((kind) => kinds.has(kind)), `${set.name}: renders every kind of the defaults`);
+      const started = Date.now();
+      // --force-conflicts: the CRDs on exist already (applied by the test's own field manager).
+      const result = await k(['apply', '--server-side', '--dry-run=server', '--validate=strict', '--force-conflicts', '--field-manager=helm-e2e-dry-run', '-f', '-'], { input: yaml, allowFailure: true });
+      assert.equal(result.code, 0, `${set.name}: ${result.stderr}`);
+      assert.deepEqual(warningsOf(result), [], `${set.name}: warnings`);
+      log(`dry run of "${set.name}": ${objects.length} objects (${[...kinds].sort().join(', ')}) accepted in ${elapsed(started)}`);
+    }
+  });
+
+  test('self-managed (default): no caBundle rendered, the empty Secret, --cert-mode self', () => {
+    const objects = rendered.get('defaults')!;
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const config = find(objects, kind) as unknown as WebhookConfig;
+      for (const w of config.webhooks) assert.ok(!('caBundle' in w.clientConfig), `${kind} ${w.name} has no caBundle`);
+      assert.equal(config.metadata.annotations, undefined);
+    }
+    const secret = find(objects, 'Secret', TLS_SECRET);
+    assert.equal(secret['data'], undefined);
+    const container = (find(objects, 'Deployment') as unknown as Deployment).spec.template.spec.containers[0]!;
+    assert.deepEqual(container.args.slice(0, 3), ['serve', '--cert-mode', 'self']);
+  });
+
+  test('cert-manager: the cainjector annotation on both configurations, files from the Certificate Secret', () => {
+    for (const name of ['cert-manager mode', 'cert-manager mode with a ClusterIssuer']) {
+      const objects = rendered.get(name)!;
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+        const config = find(objects, kind) as unknown as WebhookConfig;
+        assert.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NS}/komputer-connector-webhook`, `${name}: ${kind}`);
+        for (const w of config.webhooks) assert.ok(!('caBundle' in w.clientConfig));
+      }
+      const spec = (find(objects, 'Deployment') as unknown as Deployment).spec.template.spec;
+      assert.deepEqual(spec.containers[0]!.args.slice(0, 5), ['serve', '--cert-mode', 'files', '--cert-dir', '/certs']);
+      assert.equal(spec.volumes.find((v) => v.name === 'certs')?.secret?.secretName, TLS_SECRET);
+    }
+    const certificate = find(rendered.get('cert-manager mode with a ClusterIssuer')!, 'Certificate') as { spec: { issuerRef: Obj } };
+    assert.deepEqual(certificate.spec.issuerRef, { name: 'corp-ca', kind: 'ClusterIssuer' });
+  });
+
+  test('existing-secret: the given CA as caBundle of every webhook, the given Secret mounted', async () => {
+    const objects = rendered.get('existing-Secret mode')!;
+    const ca = await readFile(caFile, 'utf8');
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      for (const w of (find(objects, kind) as unknown as WebhookConfig).webhooks) assert.equal(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'), ca, `${kind} ${w.name}`);
+    }
+    const spec = (find(objects, 'Deployment') as unknown as Deployment).spec.template.spec;
+    assert.equal(spec.volumes.find((v) => v.name === 'certs')?.secret?.secretName, 'corp-webhook-tls');
+    assert.deepEqual(spec.containers[0]!.args.slice(0, 3), ['serve', '--cert-mode', 'files']);
+  });
+
+  test('secret mirroring: its ClusterRole(Binding) and the flag only when on', () => {
+    const on = rendered.get('secret mirroring on')!;
+    find(on, 'ClusterRole', 'komputer-connector-webhook-secret-mirroring');
+    find(on, 'ClusterRoleBinding', 'komputer-connector-webhook-secret-mirroring');
+    assert.ok((find(on, 'Deployment') as unknown as Deployment).spec.template.spec.containers[0]!.args.includes('--mirror-shared-secrets'));
+    const off = rendered.get('defaults')!;
+    assert.ok(!off.some((o) => String((o['metadata'] as Obj)['name']).endsWith('-secret-mirroring')), 'no mirroring RBAC by default');
+    assert.ok(!(find(off, 'Deployment') as unknown as Deployment).spec.template.spec.containers[0]!.args.includes('--mirror-shared-secrets'));
+  });
+
+  test('prometheusRule: spec.groups are the groups of files/prometheus-rules.yaml', async () => {
+    const rule = find(rendered.get('prometheusRule on')!, 'PrometheusRule') as { apiVersion: string; metadata: { labels: Record<string, string> }; spec: { groups: unknown } };
+    const file = parseYaml(await readFile(path.join(CHART_DIR, 'files', 'prometheus-rules.yaml'), 'utf8')) as { groups: unknown };
+    assert.equal(rule.apiVersion, 'monitoring.coreos.com/v1');
+    assert.deepEqual(rule.spec.groups, file.groups);
+    assert.equal(rule.metadata.labels['release'], 'prometheus');
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'PrometheusRule'), 'off by default');
+  });
+
+  test('policy: the ConfigMap the service reads, accepted by its own parser', () => {
+    const cm = find(rendered.get('policy entries')!, 'ConfigMap', 'komputer-connector-webhook-policy') as { data: Record<string, string> };
+    const parsed = parsePolicyConfig(cm.data['incompatible.yaml']!);
+    assert.ok(parsed.ok, parsed.ok ? '' : parsed.reason);
+    assert.deepEqual(parsed.config.entries.map((e) => e.id), ['acme']);
+    assert.deepEqual([...parsed.config.disabled].sort(), ['atlassian-rovo', 'notion']);
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'ConfigMap'), 'no ConfigMap by default');
+  });
+
+  test('custom scheduling, resources, image, labels and ports reach the objects', () => {
+    const objects = rendered.get('custom scheduling, resources, image, labels')!;
+    const deployment = find(objects, 'Deployment') as unknown as Deployment;
+    const spec = deployment.spec.template.spec;
+    const c = spec.containers[0]!;
+    assert.equal(deployment.spec.replicas, 3);
+    assert.equal(c.image, `registry.example/komputer/komputer-connector-webhook:v0.1.0@sha256:${'a'.repeat(64)}`);
+    assert.equal(c.imagePullPolicy, 'Always');
+    assert.deepEqual(spec.imagePullSecrets, [{ name: 'registry-pull' }]);
+    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: 1, memory: '512Mi' } });
+    assert.deepEqual(spec.nodeSelector, { 'kubernetes.io/os': 'linux', 'node-role.example/infra': 'true' });
+    assert.deepEqual(spec.tolerations, [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }]);
+    assert.equal(spec.priorityClassName, 'system-cluster-critical');
+    assert.equal(deployment.spec.template.metadata.annotations?.['prometheus.io/scrape'], 'true');
+    assert.equal(deployment.spec.template.metadata.labels['tier'], 'admission');
+    assert.equal(deployment.spec.template.metadata.labels['generation'], '2');
+    assert.equal(c.env.find((e) => e.name === 'LOG_LEVEL')?.value, 'debug');
+    assert.deepEqual(c.args.slice(-2), ['--cert-validity', '30d']);
+    assert.equal(c.args[c.args.indexOf('--metrics-port') + 1], '9191');
+    assert.equal(c.ports.find((p) => p.name === 'metrics')?.containerPort, 9191);
+    const svc = find(objects, 'Service') as { spec: { ports: { name: string; port: number }[] } };
+    assert.equal(svc.spec.ports.find((p) => p.name === 'metrics')?.port, 9191);
+    const sa = find(objects, 'ServiceAccount') as { metadata: { annotations: Record<string, string> } };
+    assert.deepEqual(sa.metadata.annotations, { 'example.com/role': 'webhook', owner: 'platform-team' });
+    for (const o of objects) {
+      const metadata = o['metadata'] as { labels: Record<string, string>; annotations?: Record<string, string> };
+      assert.equal(metadata.labels['team'], 'platform', `${keyOf(o)} has commonLabels`);
+      assert.equal(metadata.annotations?.['owner'], 'platform-team', `${keyOf(o)} has commonAnnotations`);
+    }
+    const [mutating, validating] = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'].map((kind) => find(objects, kind) as unknown as WebhookConfig);
+    assert.equal(mutating!.webhooks[0]!.timeoutSeconds, 10);
+    assert.equal(mutating!.webhooks[0]!.failurePolicy, 'Fail');
+    assert.equal(validating!.webhooks[0]!.failurePolicy, 'Fail');
+  });
+
+  test('webhook.url: clientConfig.url, no in-cluster workload', () => {
+    const objects = rendered.get('service outside the cluster (webhook.url)')!;
+    const [mutating, validating] = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'].map((kind) => find(objects, kind) as unknown as WebhookConfig);
+    assert.deepEqual(mutating!.webhooks[0]!.clientConfig, { url: 'https://127.0.0.1:8443/mutate/pods' });
+    assert.deepEqual(validating!.webhooks[0]!.clientConfig, { url: 'https://127.0.0.1:8443/validate' });
+  });
+});
+
+describe('install, upgrade, uninstall with the service running', () => {
+  let port = 0;
+  let metricsPort = 0;
+  let certs: GeneratedCertificates;
+  const installArgs = (): string[] => [
+    ...sets(`webhook.url=https://127.0.0.1:${port}`, 'secretMirroring.enabled=true', 'policy.disableBuiltins={atlassian-rovo}'),
+    // --set-string: "true"/numbers stay strings in labels.
+    '--set-string',
+    'commonLabels.komputer\\.ai/e2e=helm',
+  ];
+  let installedKeys: string[] = [];
+  let bundlesAfterInstall: string[] = [];
+  let caAfterInstall = '';
+
+  test('helm install, then the service (self-managed certificates) patches the caBundle and agent pods are injected', async () => {
+    [port, metricsPort] = [await freePort(), await freePort()];
+    certs = await generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], caCommonName: 'unused-files-mode-ca' });
+    const install = await h(['install', RELEASE, CHART_DIR, '-n', NS, ...installArgs()]);
+    log(`helm install:\n${install.stdout.trim().split('\n').slice(0, 6).join('\n')}`);
+    assert.match(install.stdout, /STATUS: deployed/);
+    const objects = await releaseObjects();
+    installedKeys = objects.map(keyOf).sort();
+    log(`release ${RELEASE} rendered ${installedKeys.length} objects: ${installedKeys.join(', ')}`);
+    for (const kind of ['ServiceAccount', 'Secret', 'ConfigMap', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      assert.ok(objects.some((o) => o['kind'] === kind), `the release has a ${kind}`);
+    }
+    assert.equal(objects.filter((o) => o['kind'] === 'ClusterRole').length, 2, 'both ClusterRoles (mirroring on)');
+    assert.ok((await webhookBundles()).every((b) => b === ''), 'installed without a caBundle');
+
+    const kubeconfig = await writeServiceAccountKubeconfig(cp, { name: SERVICE_ACCOUNT, namespace: NS });
+    const dir = path.join(cp.dir, 'service');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    service = await createWebhookService({
+      port,
+      metricsPort,
+      certs,
+      kubeconfig,
+      dir,
+      serviceNamespace: NS,
+      // As the chart's Deployment runs it (--cert-mode self, --mirror-shared-secrets), plus
+      // the local process's IP in the certificate.
+      extraArgs: ['--cert-mode', 'self', '--cert-ip-addresses', '127.0.0.1', '--identity', 'helm-e2e', '--mirror-shared-secrets'],
+      readyProbe: 'metrics',
+    });
+    await service.start(); // /readyz: caches synced and the served certificate chains to the caBundle
+
+    bundlesAfterInstall = await webhookBundles();
+    caAfterInstall = await secretCa();
+    assert.ok(caAfterInstall.includes('BEGIN CERTIFICATE'), 'the service filled the Secret the chart rendered');
+    assert.equal(bundlesAfterInstall.length, 2);
+    for (const b of bundlesAfterInstall) assert.ok(b.includes(caAfterInstall.trim()), 'the caBundle holds the service\'s CA');
+    assert.equal(await metric(metricsPort, 'komputer_webhook_policy_config_valid'), 1, 'the chart\'s policy ConfigMap is valid');
+
+    await applyYaml(cp, toYaml([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: TEAM, labels: { 'komputer.ai/connector-injection': 'enabled' } } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: TEAM } },
+    ]));
+    await applyYaml(cp, toYaml([connectorObject({ namespace: TEAM, name: 'github', sharedWith: [] }), agentObject({ namespace: TEAM, name: AGENT, connectors: ['github'] })] as Obj[]));
+    let last: PodResult | undefined;
+    const ms = await pollUntil('an injected agent pod', async () => {
+      last = await createAgentPod();
+      return { ok: last.injected, detail: last.error ?? 'created, not injected' };
+    }, { timeoutMs: 20_000, intervalMs: 250 });
+    log(`first injected agent pod ${ms} ms after the service was ready`);
+
+    // The chart's policy ConfigMap is in force: the built-in atlassian-rovo entry is off
+    // (policy.disableBuiltins), notion still denies token auth.
+    const connector = (name: string, url: string): string =>
+      JSON.stringify({ apiVersion: 'komputer.komputer.ai/v1alpha1', kind: 'KomputerConnector', metadata: { name, namespace: TEAM }, spec: { type: 'remote', service: name, url, authType: 'token' } });
+    const rovo = await k(['create', '--dry-run=server', '-f', '-'], { input: connector('rovo', 'https://mcp.atlassian.com/v1/mcp'), allowFailure: true });
+    assert.equal(rovo.code, 0, `atlassian-rovo is disabled by the chart's policy: ${rovo.stderr}`);
+    const notion = await k(['create', '--dry-run=server', '-f', '-'], { input: connector('notion', 'https://mcp.notion.com/mcp'), allowFailure: true });
+    assert.notEqual(notion.code, 0, 'notion (built-in) is still denied');
+    assert.match(notion.stderr, /validate\.connectors\.komputer\.ai.*denied/);
+  });
+
+  for (const [n, mode] of [[2, 'server-side apply (the default)'], [3, 'client-side apply (--server-side=false)']] as const) {
+    test(`helm upgrade with ${mode} while agent pods are being created: none refused, all injected, caBundle and CA kept`, async () => {
+      assert.ok(service, 'installed');
+      const timeout = 5 + n; // a change on the webhooks themselves
+      const loop = podLoop(2);
+      await sleep(1_000);
+      const upgradeStarted = Date.now();
+      const upgrade = await h(['upgrade', RELEASE, CHART_DIR, '-n', NS, ...installArgs(), ...sets(`webhook.mutating.timeoutSeconds=${timeout}`, `commonLabels.revision=r${n}`), ...(n === 3 ? ['--server-side=false'] : [])]);
+      const upgradeEnded = Date.now();
+      await sleep(2_000);
+      const results = await loop.stop();
+      const s = summary(results);
+      const during = results.filter((r) => r.at >= upgradeStarted && r.at <= upgradeEnded).length;
+      log(`FIGURE helm upgrade (${mode}) took ${upgradeEnded - upgradeStarted} ms; ${s.created} agent pods created around it (${during} during it), ${s.refused.length} refused, ${s.notInjected} not injected`);
+      assert.match(upgrade.stdout, new RegExp(`REVISION: ${n}`));
+      assert.deepEqual(s.refused, [], 'no failed admission across the upgrade');
+      assert.equal(s.notInjected, 0);
+      assert.ok(during > 0, `pods were being created during the upgrade (${during})`);
+
+      const configs = await webhookConfigs();
+      assert.equal(configs[0]!.webhooks[0]!.timeoutSeconds, timeout, 'the upgrade changed timeoutSeconds');
+      for (const c of configs) assert.equal(c.metadata.labels['revision'], `r${n}`, 'and the labels');
+      assert.deepEqual(await webhookBundles(), bundlesAfterInstall, 'the caBundle the service patched survived the upgrade');
+      assert.equal(await secretCa(), caAfterInstall, 'the self-managed CA survived the upgrade');
+      const managers = JSON.parse((await k(['get', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG, '--show-managed-fields', '-o', 'json'])).stdout) as { metadata: { managedFields: { manager: string; operation: string }[] } };
+      log(`field managers of the MutatingWebhookConfiguration: ${managers.metadata.managedFields.map((f) => `${f.manager} (${f.operation})`).join(', ')}`);
+    });
+  }
+
+  test('helm uninstall: nothing the chart rendered remains, and agent pods are created without webhook errors', async () => {
+    assert.ok(installedKeys.length > 0, 'installed');
+    const objects = await releaseObjects();
+    const keys = objects.map(keyOf).sort();
+    assert.deepEqual(keys, installedKeys, 'the upgrades rendered the same objects');
+    const uninstall = await h(['uninstall', RELEASE, '-n', NS, '--wait']);
+    log(`helm uninstall: ${uninstall.stdout.trim()}`);
+    assert.match(uninstall.stdout, /uninstalled/);
+
+    const left: string[] = [];
+    for (const o of objects) {
+      const metadata = o['metadata'] as { name: string; namespace?: string };
+      const resource = `${String(o['kind'])}.${String(o['apiVersion']).includes('/') ? String(o['apiVersion']).split('/')[0] : ''}`.replace(/\.$/, '');
+      const r = await k(['get', resource, metadata.name, ...(metadata.namespace ? ['-n', metadata.namespace] : []), '--ignore-not-found', '-o', 'name']);
+      if (r.stdout.trim() !== '') left.push(r.stdout.trim());
+    }
+    assert.deepEqual(left, [], `objects of the release left behind (checked: ${keys.join(', ')})`);
+    // Whatever the chart might have rendered: no webhook configuration at all is left, no
+    // cluster-wide RBAC of the release, no release record.
+    assert.equal((await k(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations', '-o', 'name'])).stdout.trim(), '');
+    assert.equal((await k(['get', 'clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).stdout.trim(), '');
+    assert.equal((await k(['get', 'all,secrets,configmaps,roles,rolebindings,serviceaccounts,poddisruptionbudgets', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).stdout.trim(), '');
+    assert.equal((await h(['list', '-A', '-q'])).stdout.trim(), '');
+    assert.equal((await k(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name'])).stdout.trim(), '');
+    const runtime = (await k(['get', 'leases', '-n', NS, '-o', 'name'])).stdout.trim();
+    log(`left in ${NS} by the running service, not by the chart: ${runtime || 'nothing'}`);
+
+    // With the service gone too, an agent pod in an enabled namespace is created, untouched.
+    await service?.stop();
+    const result = await k(['create', '-n', TEAM, '-o', 'json', '-f', '-'], { input: JSON.stringify(agentPod), allowFailure: true });
+    assert.equal(result.code, 0, `agent pod after uninstall: ${result.stderr}`);
+    assert.deepEqual(warningsOf(result), []);
+    const pod = JSON.parse(result.stdout) as { metadata: { annotations?: Record<string, string> } };
+    assert.equal(pod.metadata.annotations?.[INJECTED], undefined, 'not injected: no webhook is called');
+  });
+});

@@ -1,5 +1,6 @@
 // Starts the real server in-process (state-file mode) with captured logs.
 
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { SERVE_DEFAULTS, type ServeConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/logging/logger.ts';
@@ -40,4 +41,17 @@ export async function startTestServer(certs: TestCerts, stateFile: string, overr
   };
   const server = await startServer(config, createLogger({ destination: logs }));
   return { server, logs };
+}
+
+/** The plain-HTTP /metrics text of a test server. */
+export function metricsText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c.toString()));
+      res.on('end', () => resolve(t));
+    })
+      .on('error', reject)
+      .end();
+  });
 }

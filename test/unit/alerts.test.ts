@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import type { RunningServer } from '../../src/server/serve.ts';
 import { podReview } from '../helpers/review.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { startTestServer, metricsText } from '../helpers/server.ts';
 import { post, writeTestCerts, type TestCerts } from '../helpers/tls.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -140,18 +139,6 @@ function familyOf(name: string, exp: Exposition): string | undefined {
 function documentedValues(helpText: string | undefined): Set<string> {
   const m = /\(([a-z]+(?:, [a-z]+)+)\)/.exec(helpText ?? '');
   return new Set(m ? m[1]!.split(', ') : []);
-}
-
-function metricsText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c.toString()));
-      res.on('end', () => resolve(t));
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 describe('Prometheus alerts', () => {

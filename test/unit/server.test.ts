@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:tls';
 import { generateCertificates } from '../../src/certs/generate.ts';
 import type { RunningServer } from '../../src/server/serve.ts';
 import { podReview } from '../helpers/review.ts';
-import { startTestServer, type LogCapture } from '../helpers/server.ts';
+import { startTestServer, type LogCapture, metricsText } from '../helpers/server.ts';
 import { get, post, writeTestCerts, type TestCerts } from '../helpers/tls.ts';
 
 const STATE = join(import.meta.dirname, '..', 'golden', 'solo', 'state.yaml');
@@ -20,18 +19,6 @@ const POD = {
   metadata: { name: 'p', namespace: 'team-a', labels: { 'komputer.ai/agent-name': 'researcher', 'komputer.ai/squad': 'false' } },
   spec: { containers: [{ name: 'agent', image: 'x' }] },
 };
-
-function metricsText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c.toString()));
-      res.on('end', () => resolve(t));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 describe('admission server', () => {
   let certs: TestCerts;

@@ -18,22 +18,42 @@ export interface KubectlResult {
   readonly stderr: string;
 }
 
-export class KubectlError extends Error {
-  override name = 'KubectlError';
+/** A command-line tool (kubectl, helm) that exited non-zero. */
+export class ToolError extends Error {
+  override name = 'ToolError';
   readonly result: KubectlResult;
-  constructor(args: readonly string[], result: KubectlResult) {
-    super(`kubectl ${args.join(' ')} failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
+  constructor(tool: string, args: readonly string[], result: KubectlResult) {
+    super(`${tool} ${args.join(' ')} failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
     this.result = result;
   }
 }
 
-export function kubectl(kubeconfig: string, args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
-  const fullArgs = ['--kubeconfig', kubeconfig, ...args];
+export class KubectlError extends ToolError {
+  override name = 'KubectlError';
+  constructor(args: readonly string[], result: KubectlResult) {
+    super('kubectl', args, result);
+  }
+}
+
+export interface ToolOptions extends KubectlOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** The error for a non-zero exit (default ToolError). */
+  readonly error?: (args: readonly string[], result: KubectlResult) => Error;
+}
+
+/**
+ * Runs `binary` with `args` to completion: stdout and stderr kept, killed after the timeout,
+ * rejected on a non-zero exit unless allowFailure. `shownArgs` are the ones errors quote.
+ */
+export function runTool(tool: string, binary: string, args: readonly string[], shownArgs: readonly string[], options: ToolOptions = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin('kubectl'), fullArgs, {
+    const child = spawn(binary, [...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
       killSignal: 'SIGKILL',
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -44,16 +64,20 @@ export function kubectl(kubeconfig: string, args: readonly string[], options: Ku
       const result: KubectlResult = {
         code: code ?? (signal === null ? -1 : 128),
         stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (signal === null ? '' : `\n(kubectl killed by ${signal})`),
+        stderr: Buffer.concat(err).toString('utf8') + (signal === null ? '' : `\n(${tool} killed by ${signal})`),
       };
-      if (result.code !== 0 && options.allowFailure !== true) reject(new KubectlError(args, result));
+      if (result.code !== 0 && options.allowFailure !== true) reject(options.error ? options.error(shownArgs, result) : new ToolError(tool, shownArgs, result));
       else resolve(result);
     });
     child.stdin.on('error', () => {
-      // kubectl may exit before reading all input; the exit code tells what happened.
+      // The tool may exit before reading all input; the exit code tells what happened.
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+export function kubectl(kubeconfig: string, args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
+  return runTool('kubectl', bin('kubectl'), ['--kubeconfig', kubeconfig, ...args], args, { ...options, error: (a, r) => new KubectlError(a, r) });
 }
 
 /** `kubectl` warnings ("Warning: ...") from stderr, e.g. admission warnings. */

@@ -1,7 +1,9 @@
-// Reference 2, the minimal correct webhook, as most hand-written webhooks are built:
-// node:https, JSON.parse, a mutated deep copy of the pod (the same env vars and annotation
-// ours adds for the benchmarked agent), fast-json-patch `compare`, base64. No framework,
-// no logging, no metrics, no cluster lookups: the floor for doing the job correctly.
+// Reference 2, the deep-copy reference (the file keeps its old name, minimal.ts): a correct
+// webhook as many hand-written webhooks are built: node:https, JSON.parse, a mutated deep
+// copy of the pod (the same env vars and annotation ours adds for the benchmarked agent),
+// fast-json-patch `compare`, base64. No framework, no logging, no metrics, no cluster
+// lookups. Not the floor: the deep copy and the diff cost more than the decision; the
+// ceiling (ceiling.ts) emits the ops directly and is what the bench ratios are against.
 
 import fastJsonPatch from 'fast-json-patch';
 import { expectedInjectedEnv } from '../fixtures.ts';

@@ -8,7 +8,6 @@
 import { ENV_MCP_SERVERS, LABEL_AGENT_NAME, LABEL_MEMBER_PREFIX, LABEL_SQUAD, LABEL_SQUAD_NAME } from '../config/names.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
-import { detectAgentPod, detectNewSquadMembers, type Detection } from './detect.ts';
 import type { InjectionOutcome } from './inject.ts';
 import type { Skip, SkipKind } from './resolve.ts';
 
@@ -125,7 +124,7 @@ function podAgents(admission: PodAdmission): string[] {
  * records nothing.
  */
 export function podAdmissionEvents(admission: PodAdmission): AgentEvent[] {
-  const { pod, oldPod, namespace, view, outcome } = admission;
+  const { pod, namespace, view, outcome } = admission;
   const warnings = outcome.warnings;
   const events: AgentEvent[] = [];
   const refOf = (name: string): AgentRef | undefined => {
@@ -137,9 +136,8 @@ export function podAdmissionEvents(admission: PodAdmission): AgentEvent[] {
     if (agent && warnings.includes(message)) events.push({ agent, type: 'Warning', reason, message });
   };
 
-  const detection: Detection = oldPod
-    ? detectNewSquadMembers(pod, oldPod, namespace, view.namespace(namespace), (name) => view.agent(namespace, name))
-    : detectAgentPod(pod, namespace, view.namespace(namespace));
+  // The injection's own detection: the pod is not judged a second time on the request path.
+  const detection = outcome.detection;
 
   if (detection.kind === 'not-agent') return events;
   if (detection.kind === 'skip') {

@@ -35,6 +35,8 @@ export interface InjectionOutcome {
   /** The view says the namespace is not enabled (the API server, which called us, may know better). */
   readonly namespaceNotEnabled?: boolean;
   readonly containers: ContainerSummary[];
+  /** Which containers were judged as whose (kept so callers such as the events need not detect again). */
+  readonly detection: Detection;
 }
 
 /** The env vars an agent container must carry, token references first. */
@@ -190,7 +192,7 @@ interface Detected {
 
 /** The decision both paths share: the detected agent containers -> env ops, warnings, summaries. */
 function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, detection: Detection): Detected {
-  const none = (result: InjectionOutcome): Detected => ({ result, injectedRefs: [] });
+  const none = (result: Omit<InjectionOutcome, 'detection'>): Detected => ({ result: { ...result, detection }, injectedRefs: [] });
   if (detection.kind === 'not-agent') return none({ patch: [], warnings: [], skipped: 'not an agent pod', containers: [] });
   if (detection.kind === 'skip') {
     const warnings = detection.warn ? [`connectors not injected: ${detection.reason}`] : [];
@@ -235,5 +237,5 @@ function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, d
 
   if (summaries.length === 0) return none({ patch: [], warnings, skipped: 'no agent container could be injected', containers: [] });
   const skippedAll = injectedRefs.length === 0 ? { skipped: 'no connector resolves for any agent container' } : {};
-  return { result: { patch, warnings, containers: summaries, ...skippedAll }, injectedRefs };
+  return { result: { patch, warnings, containers: summaries, detection, ...skippedAll }, injectedRefs };
 }

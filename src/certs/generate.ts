@@ -4,7 +4,6 @@
 
 import { isIP } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
 
 export interface CertificateOptions {
   /** DNS names for the serving certificate's subjectAltName (the first is also its CN). */
@@ -65,6 +64,9 @@ export async function generateCertificates(options: CertificateOptions): Promise
   const now = options.now ?? new Date();
   const notBefore = new Date(now.getTime() - (options.backdateMs ?? BACKDATE_MS));
 
+  // Loaded on first use: a server given its certificates never generates one, and the
+  // library stays out of its resident memory.
+  const { generate } = await import('selfsigned');
   let ca = options.ca;
   if (ca === undefined) {
     const created = await generate([{ name: 'commonName', value: options.caCommonName ?? 'komputer-connector-webhook-ca' }], {

@@ -7,9 +7,12 @@ import { serviceDnsNames } from '../certs/generate.ts';
 import { parseDuration, parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
-import { countsCommand, mutateCommand, reviewCommand, validateCommand } from './commands.ts';
 import type { CheckFlags } from './check-output.ts';
 import { CliError } from './io.ts';
+
+// The offline commands (and the YAML printer and JSON Patch library they use) load only when
+// one runs: `serve` never needs them, and each module is resident memory for a pod's life.
+const commands = (): Promise<typeof import('./commands.ts')> => import('./commands.ts');
 
 function fail(message: string): never {
   process.stderr.write(`komputer-webhook: ${message.split('\n')[0]}\n`);
@@ -127,6 +130,7 @@ export function buildProgram(): Command {
     .description('Read one AdmissionReview (JSON) on stdin and print the response the server would give.')
     .requiredOption('--state <file>', 'cluster objects (YAML or JSON): Namespaces, KomputerConnectors, KomputerAgents')
     .action(async (opts: { state?: string }) => {
+      const { reviewCommand } = await commands();
       process.stdout.write(await reviewCommand(opts));
     });
 
@@ -137,7 +141,8 @@ export function buildProgram(): Command {
     .requiredOption('--state <file>', 'cluster objects (YAML or JSON)')
     .option('-n, --namespace <ns>', "the pod's namespace (default: metadata.namespace, else default)")
     .option('--old <old-pod.yaml>', 'the pod before ephemeral containers were added: judge -f as a pods/ephemeralcontainers UPDATE (a member joining a running squad)')
-    .action((opts: { file?: string; state?: string; namespace?: string; old?: string }) => {
+    .action(async (opts: { file?: string; state?: string; namespace?: string; old?: string }) => {
+      const { mutateCommand } = await commands();
       const out = mutateCommand(opts);
       process.stdout.write(out.yaml);
       process.stderr.write(out.summary);
@@ -148,7 +153,8 @@ export function buildProgram(): Command {
     .description('Judge KomputerConnectors/KomputerAgents in a file as admission would; exit 1 when any is denied (for CI pipelines).')
     .addOption(new Option('-f, --file <file>', 'YAML or JSON with one or more objects').makeOptionMandatory())
     .option('--state <file>', 'cluster objects and the policy ConfigMap (default: built-in policy, empty cluster)')
-    .action((opts: { file?: string; state?: string }) => {
+    .action(async (opts: { file?: string; state?: string }) => {
+      const { validateCommand } = await commands();
       const out = validateCommand(opts);
       process.stdout.write(out.report);
       if (out.denied) process.exitCode = 1;
@@ -159,7 +165,8 @@ export function buildProgram(): Command {
     .description('Print the status.attachedAgents/agentNames the controller would write for every connector.')
     .requiredOption('--state <file>', 'cluster objects (YAML or JSON)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((opts: { state?: string; output?: string }) => {
+    .action(async (opts: { state?: string; output?: string }) => {
+      const { countsCommand } = await commands();
       process.stdout.write(countsCommand(opts));
     });
 

@@ -29,6 +29,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
+import { shareDispatchers } from '../cluster/kubeconfig.ts';
 import { AGENT_PLURAL, CONNECTOR_PLURAL, GROUP, LABEL_SQUAD, POLICY_CONFIGMAP_NAME, VERSION } from '../config/names.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import { planProbes } from './checks.ts';
@@ -82,6 +83,7 @@ export function loadKubeconfig(file: string | undefined, context: string | undef
     kc.setCurrentContext(context);
   }
   if (!kc.getCurrentCluster()) throw new CheckInputError(`the kubeconfig's current context ${JSON.stringify(kc.getCurrentContext())} names no cluster (use --context)`);
+  shareDispatchers(kc);
   return kc;
 }
 

@@ -5,6 +5,7 @@
 // state-file server (benchmarks, demos, air-gapped trials) does not need.
 
 import { KubeConfig } from '@kubernetes/client-node';
+import { shareDispatchers } from '../cluster/kubeconfig.ts';
 import { eventsEnabled, watchTimeoutSeconds, type ServeConfig } from '../config/config.ts';
 import { DROP_REASONS, EventRecorder, RECORDER_DEFAULTS, WRITE_KINDS } from '../events/recorder.ts';
 import { apiEventSink } from '../events/sink.ts';
@@ -29,6 +30,7 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
+  shareDispatchers(kc);
   return kc;
 }
 

@@ -18,13 +18,12 @@
 // concurrency) and its section of bench/results/latest.md (one per concurrency).
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startEnvironment, stopEnvironment, type Environment } from '../test/e2e/harness/index.ts';
 import { BENCH_AGENT, BENCH_CONNECTORS, agentPod } from './fixtures.ts';
 import { cpuMicros } from './proc.ts';
+import { apiClient, httpGetText } from './api.ts';
 
 const RESULTS = join(import.meta.dirname, 'results');
 /** The same string as in bench/run.ts, which keeps these sections when it rewrites latest.md. */
@@ -102,58 +101,6 @@ class ConnectionSampler {
     this.timer = undefined;
     this.sample();
   }
-}
-
-// ---------------------------------------------------------------- the API client
-
-interface Client {
-  request(method: string, path: string, body?: string): Promise<{ status: number; text: string; ms: number }>;
-  close(): void;
-}
-
-/** One keep-alive HTTPS client as admin, at most `sockets` connections. */
-function apiClient(env: Environment, sockets: number): Client {
-  const url = new URL(env.controlPlane.server);
-  const agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: env.controlPlane.caCert });
-  const auth = `Bearer ${env.controlPlane.adminToken}`;
-  return {
-    request(method, path, body) {
-      return new Promise((resolve, reject) => {
-        const t0 = performance.now();
-        const headers: Record<string, string | number> = { authorization: auth, accept: 'application/json' };
-        let payload: Buffer | undefined;
-        if (body !== undefined) {
-          payload = Buffer.from(body);
-          headers['content-type'] = 'application/json';
-          headers['content-length'] = payload.length;
-        }
-        const req = httpsRequest({ host: url.hostname, port: url.port, path, method, agent, headers, timeout: 30_000 }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - t0 }));
-          res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-        req.on('error', reject);
-        req.end(payload);
-      });
-    },
-    close: () => agent.destroy(),
-  };
-}
-
-function httpGetText(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve(text));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 // ---------------------------------------------------------------- metrics

@@ -7,18 +7,19 @@
 //   BENCH_SECONDS=6  measured seconds per load run (after BENCH_WARMUP=2 seconds of warm-up)
 //   BENCH_KEEP=1     keep the temp dir (certs, fixtures, server logs) for inspection
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fastJsonPatch from 'fast-json-patch';
 import { generateCertificates } from '../src/certs/generate.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
+import { PIN, children, ensureWrk, pinned, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = join(ROOT, 'bench');
@@ -49,36 +50,6 @@ function say(line: string): void {
 }
 
 // ---------------------------------------------------------------- tools
-
-function has(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  return !r.error;
-}
-
-function ensureWrk(): string {
-  if (!has('wrk', ['--version'])) {
-    const root = process.getuid?.() === 0;
-    if (!root) {
-      say('wrk (the load generator) is not installed. Install it from Debian packages:\n  sudo apt-get update && sudo apt-get install -y wrk');
-      process.exit(2);
-    }
-    say('wrk is not installed; installing it from Debian packages (apt-get install -y wrk)...');
-    const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }) : up;
-    if (inst.status !== 0 || !has('wrk', ['--version'])) {
-      say('could not install wrk: run `apt-get update && apt-get install -y wrk` and retry');
-      process.exit(2);
-    }
-  }
-  const v = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
-  return (v.stdout + v.stderr).split('\n')[0]!.replace(/\s*Copyright.*$/, '').trim();
-}
-
-const PIN = has('taskset', ['-V']) && availableParallelism() >= 2;
-
-function pinned(cpu: number, argv: string[]): string[] {
-  return PIN ? ['taskset', '-c', String(cpu), ...argv] : argv;
-}
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -114,10 +85,6 @@ interface Running {
   startupSeconds: number;
 }
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -318,54 +285,6 @@ function checkSamePatch(spec: ServerSpec, text: string | undefined): string | un
 
 // ---------------------------------------------------------------- load
 
-interface WrkSummary {
-  requests: number;
-  duration_us: number;
-  bytes: number;
-  errors: { connect: number; read: number; write: number; status: number; timeout: number };
-  latency_us: { min: number; mean: number; stdev: number; max: number; p50: number; p90: number; p99: number; p999: number };
-}
-
-interface WrkRun {
-  summary: WrkSummary;
-  /** The load generator's run-queue wait / its lifetime (sampled every 200 ms): starved by other work? */
-  waitPct: number | undefined;
-}
-
-function wrk(port: number, connections: number, seconds: number, env: Env): Promise<WrkRun> {
-  const argv = pinned(LOAD_CPU, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', join(BENCH, 'post.lua'), `https://127.0.0.1:${port}/mutate/pods`]);
-  return new Promise((res, rej) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, BENCH_BODY: env.reviewFile }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => (out += d));
-    child.stderr!.on('data', (d: string) => (out += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
-    const started = performance.now();
-    let sched: { cpu: number; wait: number } | undefined;
-    let sampledAt = started;
-    const sampler = setInterval(() => {
-      const s = child.pid !== undefined ? schedMicros(child.pid) : undefined;
-      if (s) {
-        sched = s;
-        sampledAt = performance.now();
-      }
-    }, 200);
-    child.on('error', rej);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      clearInterval(sampler);
-      children.delete(child);
-      const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
-      if (code !== 0 || !line) return rej(new Error(`wrk failed (exit ${code}): ${out.slice(-1500)}`));
-      const lifeUs = (sampledAt - started) * 1000;
-      res({ summary: JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkSummary, waitPct: sched && lifeUs > 0 ? (sched.wait / lifeUs) * 100 : undefined });
-    });
-  });
-}
-
 interface LoadResult {
   connections: number;
   warmupRequests: number;
@@ -418,12 +337,12 @@ async function measure(r: Running, connections: number, env: Env): Promise<LoadR
 }
 
 async function measureOnce(r: Running, connections: number, env: Env): Promise<LoadResult> {
-  const warm = (await wrk(r.port, connections, WARMUP, env)).summary;
+  const warm = (await wrk({ port: r.port, connections, seconds: WARMUP, bodyFile: env.reviewFile, cpu: LOAD_CPU })).summary;
   const cpu0 = cpuMicros(r.pid);
   const core0 = cpuBusy(SERVER_CPU);
   const sched0 = schedMicros(r.pid);
   const t0 = performance.now();
-  const run = await wrk(r.port, connections, SECONDS, env);
+  const run = await wrk({ port: r.port, connections, seconds: SECONDS, bodyFile: env.reviewFile, cpu: LOAD_CPU });
   const w = run.summary;
   const wallUs = (performance.now() - t0) * 1000;
   const cpu1 = cpuMicros(r.pid);
@@ -592,12 +511,14 @@ function p99At1Goal(ours: number, limit: number): Goal {
 
 /** Marks the start of the section of latest.md that bench/podcreate.ts owns (the same string there). */
 const PODCREATE_MARKER = '<!-- bench:podcreate -->';
+/** bench/scale.ts's section (it sits before bench:podcreate's). */
+const SCALE_MARKER = '<!-- bench:scale -->';
 
 function keptSections(file: string): string {
   if (!existsSync(file)) return '';
   const text = readFileSync(file, 'utf8');
-  const at = text.indexOf(PODCREATE_MARKER);
-  return at < 0 ? '' : '\n' + text.slice(at);
+  const found = [text.indexOf(SCALE_MARKER), text.indexOf(PODCREATE_MARKER)].filter((i) => i >= 0);
+  return found.length === 0 ? '' : '\n' + text.slice(Math.min(...found));
 }
 
 // ---------------------------------------------------------------- main
@@ -611,7 +532,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const wrkVersion = ensureWrk();
+  const wrkVersion = ensureWrk(say);
   if (!PIN) say('note: taskset missing or fewer than 2 CPUs: server and load generator are not pinned to separate cores');
   const tmp = mkdtempSync(join(tmpdir(), 'komputer-bench-'));
   try {

@@ -73,6 +73,8 @@ export interface ExtraServiceOptions {
   readonly serviceArgs?: readonly string[];
   readonly serviceEnv?: NodeJS.ProcessEnv;
   readonly readyProbe?: 'tls' | 'metrics';
+  /** Budget for /readyz at each start (default 30 s). */
+  readonly readyTimeoutMs?: number;
 }
 
 export interface Timings {
@@ -226,6 +228,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
           extraArgs: extra.serviceArgs ?? [],
           env: extra.serviceEnv ?? {},
           ...(extra.readyProbe === undefined ? {} : { readyProbe: extra.readyProbe }),
+          ...(extra.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: extra.readyTimeoutMs }),
         });
         extras.push({ name: extra.name, service: created });
         return created;

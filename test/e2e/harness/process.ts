@@ -131,6 +131,11 @@ export class ManagedProcess {
     if (timedOut) {
       log(`${this.name} did not exit ${graceMs} ms after SIGTERM: SIGKILL`);
       this.#child.kill('SIGKILL');
+      // The child is unref'd: without a handle of our own a script awaiting this could see its
+      // event loop empty (and exit) before the child's exit is reported.
+      const keepAlive = setInterval(() => undefined, 1000);
+      await this.exited;
+      clearInterval(keepAlive);
     }
     return this.exited;
   }

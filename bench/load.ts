@@ -1,0 +1,105 @@
+// The load generator shared by the benchmarks: wrk over HTTPS keep-alive with post.lua, which
+// prints a machine-readable summary (p50..p99.9). Installed from Debian packages when missing
+// and running as root; otherwise the command to run is printed and the benchmark exits 2.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { schedMicros } from './proc.ts';
+
+export function has(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error;
+}
+
+/** Makes sure wrk is there; returns its version line. */
+export function ensureWrk(say: (line: string) => void): string {
+  if (!has('wrk', ['--version'])) {
+    const root = process.getuid?.() === 0;
+    if (!root) {
+      say('wrk (the load generator) is not installed. Install it from Debian packages:\n  sudo apt-get update && sudo apt-get install -y wrk');
+      process.exit(2);
+    }
+    say('wrk is not installed; installing it from Debian packages (apt-get install -y wrk)...');
+    const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }) : up;
+    if (inst.status !== 0 || !has('wrk', ['--version'])) {
+      say('could not install wrk: run `apt-get update && apt-get install -y wrk` and retry');
+      process.exit(2);
+    }
+  }
+  const v = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  return (v.stdout + v.stderr).split('\n')[0]!.replace(/\s*Copyright.*$/, '').trim();
+}
+
+/** Whether the server and the load generator can each have a core of their own. */
+export const PIN = has('taskset', ['-V']) && availableParallelism() >= 2;
+
+export function pinned(cpu: number, argv: string[]): string[] {
+  return PIN ? ['taskset', '-c', String(cpu), ...argv] : argv;
+}
+
+/** Children to kill if the benchmark dies (servers, wrk). */
+export const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+export interface WrkSummary {
+  requests: number;
+  duration_us: number;
+  bytes: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  latency_us: { min: number; mean: number; stdev: number; max: number; p50: number; p90: number; p99: number; p999: number };
+}
+
+export interface WrkRun {
+  summary: WrkSummary;
+  /** The load generator's run-queue wait / its lifetime (sampled every 200 ms): starved by other work? */
+  waitPct: number | undefined;
+}
+
+export interface WrkOptions {
+  readonly port: number;
+  readonly connections: number;
+  readonly seconds: number;
+  /** The AdmissionReview to POST (post.lua reads it from BENCH_BODY). */
+  readonly bodyFile: string;
+  /** The CPU to pin wrk to (when pinning is possible). */
+  readonly cpu: number;
+  readonly path?: string;
+}
+
+export function wrk(o: WrkOptions): Promise<WrkRun> {
+  const argv = pinned(o.cpu, ['wrk', '-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(import.meta.dirname, 'post.lua'), `https://127.0.0.1:${o.port}${o.path ?? '/mutate/pods'}`]);
+  return new Promise((res, rej) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, BENCH_BODY: o.bodyFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => (out += d));
+    child.stderr!.on('data', (d: string) => (out += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (o.seconds + 30) * 1000);
+    const started = performance.now();
+    let sched: { cpu: number; wait: number } | undefined;
+    let sampledAt = started;
+    const sampler = setInterval(() => {
+      const s = child.pid !== undefined ? schedMicros(child.pid) : undefined;
+      if (s) {
+        sched = s;
+        sampledAt = performance.now();
+      }
+    }, 200);
+    child.on('error', rej);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      clearInterval(sampler);
+      children.delete(child);
+      const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+      if (code !== 0 || !line) return rej(new Error(`wrk failed (exit ${code}): ${out.slice(-1500)}`));
+      const lifeUs = (sampledAt - started) * 1000;
+      res({ summary: JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkSummary, waitPct: sched && lifeUs > 0 ? (sched.wait / lifeUs) * 100 : undefined });
+    });
+  });
+}

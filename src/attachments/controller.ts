@@ -45,6 +45,10 @@ export class AttachmentController implements StoreListener {
   private readonly pending = new Set<string>();
   private readonly attempts = new Map<string, number>();
   private active = false;
+  // No pass runs before both kinds are fully listed: at 100,000 agents the agent list takes
+  // seconds, and a pass over a partial index writes wrong counts only to correct them after.
+  private agentsListed = false;
+  private connectorsListed = false;
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -71,6 +75,7 @@ export class AttachmentController implements StoreListener {
   // so taking over needs no extra list.
   agentsReplaced(all: Agent[]): void {
     this.index = ReferenceIndex.build(all);
+    this.agentsListed = true;
     this.enqueueAll();
   }
 
@@ -79,6 +84,7 @@ export class AttachmentController implements StoreListener {
   }
 
   connectorsReplaced(): void {
+    this.connectorsListed = true;
     this.enqueueAll();
   }
 
@@ -122,7 +128,7 @@ export class AttachmentController implements StoreListener {
 
   private schedule(delayOverride?: number): void {
     this.metrics?.queueDepth(this.pending.size);
-    if (!this.active || this.pending.size === 0) return;
+    if (!this.active || !this.agentsListed || !this.connectorsListed || this.pending.size === 0) return;
     const now = Date.now();
     if (this.firstPendingAt === 0) this.firstPendingAt = now;
     const dueByWait = this.firstPendingAt + this.options.maxWaitMs - now;

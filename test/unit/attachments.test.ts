@@ -127,6 +127,7 @@ function setup(connectors: Connector[], agents: Agent[] = []) {
   for (const a of agents) store.putAgent(a);
   const writer = new MemoryWriter(store);
   const controller = new AttachmentController(store, writer, quiet, undefined, { quietMs: 20, maxWaitMs: 200, backoffMs: { initial: 5, max: 20 } });
+  controller.connectorsReplaced();
   controller.agentsReplaced([...store.agents.values()]);
   return { store, writer, controller };
 }
@@ -209,6 +210,25 @@ describe('AttachmentController', () => {
     controller.agentsReplaced(agents);
     await settle(controller);
     assert.deepEqual(writer.writes.at(-1), { key: 'a/gh', attachedAgents: 1, agentNames: ['p'] });
+    await controller.stop();
+  });
+
+  test('leader before the lists complete: no pass runs over a partial index', async () => {
+    const store = new ClusterStore();
+    const writer = new MemoryWriter(store);
+    const controller = new AttachmentController(store, writer, quiet, undefined, { quietMs: 5, maxWaitMs: 20, backoffMs: { initial: 5, max: 20 } });
+    controller.start();
+    // The connector list is in; the agents are still being listed (a restart at scale).
+    store.putConnector(connector('a', 'gh', [], { attachedAgents: 2, agentNames: ['x', 'y'] }));
+    controller.connectorsReplaced();
+    await new Promise((r) => setTimeout(r, 100)); // 20 quiet periods, 5 max waits
+    assert.deepEqual(writer.writes, [], 'no write from an empty agent index');
+    assert.equal(controller.passes, 0);
+    const agents = [agent('a', 'x', ['gh']), agent('a', 'y', ['gh']), agent('a', 'z', ['gh'])];
+    for (const a of agents) store.putAgent(a);
+    controller.agentsReplaced(agents);
+    await settle(controller);
+    assert.deepEqual(writer.writes, [{ key: 'a/gh', attachedAgents: 3, agentNames: ['x', 'y', 'z'] }]);
     await controller.stop();
   });
 

@@ -18,5 +18,6 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /src/dist/src ./dist/src
 USER 65532:65532
 EXPOSE 8443 9090
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# V8 flags: src/server/node-flags.ts (why, and what they cost, is measured there and in bench:scale).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/src/cli/main.js"]
 CMD ["serve", "--cert-dir", "/certs"]

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fastJsonPatch from 'fast-json-patch';
 import { generateCertificates } from '../src/certs/generate.ts';
+import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
 import { PIN, children, ensureWrk, pinned, wrk } from './load.ts';
@@ -114,7 +115,7 @@ async function startServer(spec: ServerSpec, env: Env): Promise<Running> {
     logFile = join(env.tmp, `${spec.id}.log`);
     stdout = openSync(logFile, 'w');
     childEnv.LOG_LEVEL = 'info';
-    argv = [process.execPath, join(ROOT, 'dist/src/cli/main.js'), 'serve', '--state', spec.stateFile!, '--cert-dir', env.certDir, '--host', '127.0.0.1', '--port', String(port), '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--drain-ms', '0'];
+    argv = [process.execPath, ...SERVE_NODE_FLAGS, join(ROOT, 'dist/src/cli/main.js'), 'serve', '--state', spec.stateFile!, '--cert-dir', env.certDir, '--host', '127.0.0.1', '--port', String(port), '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort), '--drain-ms', '0'];
   } else {
     // The compiled JS (npm run build emits bench/ too), so no server pays for type stripping.
     argv = [process.execPath, join(ROOT, 'dist/bench/reference', `${REFERENCE_FILE[spec.kind]}.js`), '--cert-dir', env.certDir, '--host', '127.0.0.1', '--port', String(port)];

@@ -72,6 +72,8 @@ export interface ExtraServiceOptions {
   readonly metricsPort?: number;
   readonly serviceArgs?: readonly string[];
   readonly serviceEnv?: NodeJS.ProcessEnv;
+  /** Node/V8 flags (default: the image's, SERVE_NODE_FLAGS). */
+  readonly nodeFlags?: readonly string[];
   readonly readyProbe?: 'tls' | 'metrics';
   /** Budget for /readyz at each start (default 30 s). */
   readonly readyTimeoutMs?: number;
@@ -227,6 +229,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
           dir,
           extraArgs: extra.serviceArgs ?? [],
           env: extra.serviceEnv ?? {},
+          ...(extra.nodeFlags === undefined ? {} : { nodeFlags: extra.nodeFlags }),
           ...(extra.readyProbe === undefined ? {} : { readyProbe: extra.readyProbe }),
           ...(extra.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: extra.readyTimeoutMs }),
         });

@@ -12,6 +12,7 @@ import { FIELD_MANAGER, SERVICE_NAMESPACE, applyYaml, toYaml } from './install.t
 import { kubectl, warningsOf } from './kubectl.ts';
 import { elapsed, log } from './log.ts';
 import { repoRoot, serviceEntryPoint } from './paths.ts';
+import { SERVE_NODE_FLAGS } from '../../../src/server/node-flags.ts';
 import { startProcess, type ExitStatus, type ManagedProcess } from './process.ts';
 
 /** The Node the project pins (node_modules/.bin/node, what `npx node` runs). */
@@ -28,6 +29,8 @@ export interface WebhookServiceOptions {
   readonly dir: string;
   readonly serviceNamespace?: string;
   readonly extraArgs?: readonly string[];
+  /** Node/V8 flags before the entry point (default: the image's, SERVE_NODE_FLAGS). */
+  readonly nodeFlags?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   /** Budget for /readyz (default 30 s). */
   readonly readyTimeoutMs?: number;
@@ -99,6 +102,7 @@ export async function createWebhookService(options: WebhookServiceOptions): Prom
   const logFile = path.join(options.dir, 'webhook.log');
   const url = `https://127.0.0.1:${options.port}`;
   const args = [
+    ...(options.nodeFlags ?? SERVE_NODE_FLAGS),
     serviceEntryPoint,
     'serve',
     // Files from the harness CA (the caBundle the harness put in the webhook

@@ -30,6 +30,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { request as httpsRequest } from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { startEnvironment, stopEnvironment, type Environment, type WebhookService } from '../test/e2e/harness/index.ts';
@@ -44,14 +45,34 @@ type Json = { [key: string]: unknown };
 
 const say = (m: string): void => void process.stdout.write(`[bench:scale] ${m}\n`);
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const eq = argv.find((a) => a.startsWith(`--${name}=`));
-  if (eq !== undefined) return eq.slice(name.length + 3);
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
+// Unknown flags and missing values are errors (a typo must not run an 8-minute benchmark).
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        agents: { type: 'string' },
+        connectors: { type: 'string' },
+        namespaces: { type: 'string' },
+        seconds: { type: 'string' },
+        warmup: { type: 'string' },
+        'heap-limits': { type: 'string' },
+        small: { type: 'boolean', default: false },
+        out: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`bench:scale: ${e instanceof Error ? e.message : String(e)} (flags: see the top of bench/scale.ts)\n`);
+    process.exit(2);
+  }
 }
-function intFlag(name: string, fallback: number): number {
+const args = parseFlags();
+function flag(name: keyof typeof args): string | undefined {
+  const v = args[name];
+  return typeof v === 'string' ? v : undefined;
+}
+function intFlag(name: keyof typeof args, fallback: number): number {
   const raw = flag(name);
   if (raw === undefined) return fallback;
   const v = Number(raw);
@@ -59,7 +80,7 @@ function intFlag(name: string, fallback: number): number {
   return v;
 }
 
-const SMALL = argv.includes('--small');
+const SMALL = args.small === true;
 const AGENTS = intFlag('agents', SMALL ? 2000 : 100_000);
 const CONNECTORS = intFlag('connectors', SMALL ? 200 : 10_000);
 const NAMESPACES = intFlag('namespaces', SMALL ? 10 : 100);

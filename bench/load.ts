@@ -3,9 +3,22 @@
 // and running as root; otherwise the command to run is printed and the benchmark exits 2.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { generateCertificates } from '../src/certs/generate.ts';
 import { schedMicros } from './proc.ts';
+
+/** A serving certificate for 127.0.0.1/localhost in `<dir>/certs` (tls.crt, tls.key, ca.crt), as every server under test reads it. */
+export async function benchCertificates(dir: string): Promise<{ certDir: string; caCert: string }> {
+  const certDir = join(dir, 'certs');
+  mkdirSync(certDir);
+  const certs = await generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  writeFileSync(join(certDir, 'tls.crt'), certs.cert);
+  writeFileSync(join(certDir, 'tls.key'), certs.key, { mode: 0o600 });
+  writeFileSync(join(certDir, 'ca.crt'), certs.caCert);
+  return { certDir, caCert: certs.caCert };
+}
 
 export function has(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore' });

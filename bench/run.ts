@@ -16,11 +16,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fastJsonPatch from 'fast-json-patch';
-import { generateCertificates } from '../src/certs/generate.ts';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
-import { PIN, children, ensureWrk, pinned, wrk } from './load.ts';
+import { PIN, benchCertificates, children, ensureWrk, pinned, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = join(ROOT, 'bench');
@@ -537,16 +536,11 @@ async function main(): Promise<void> {
   if (!PIN) say('note: taskset missing or fewer than 2 CPUs: server and load generator are not pinned to separate cores');
   const tmp = mkdtempSync(join(tmpdir(), 'komputer-bench-'));
   try {
-    const certDir = join(tmp, 'certs');
-    mkdirSync(certDir);
-    const certs = await generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    writeFileSync(join(certDir, 'tls.crt'), certs.cert);
-    writeFileSync(join(certDir, 'tls.key'), certs.key, { mode: 0o600 });
-    writeFileSync(join(certDir, 'ca.crt'), certs.caCert);
+    const { certDir, caCert } = await benchCertificates(tmp);
     const reviewText = JSON.stringify(podReview());
     const reviewFile = join(tmp, 'review.json');
     writeFileSync(reviewFile, reviewText);
-    const env: Env = { tmp, certDir, ca: certs.caCert, reviewFile, reviewText };
+    const env: Env = { tmp, certDir, ca: caCert, reviewFile, reviewText };
 
     const states = new Map<number, { file: string; bytes: number }>();
     const tinyFile = join(tmp, 'state-tiny.json');

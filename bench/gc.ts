@@ -10,12 +10,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { benchCertificates, children, ensureWrk, pinned, wrk, type WrkRun } from './load.ts';
+import { benchCertificates, children, ensureWrk, freePort, pinned, wrk, type WrkRun } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -35,17 +34,6 @@ export function parseGcTrace(text: string): Pause[] {
     if (m) out.push({ kind: m[1]!.startsWith('Mark-Compact') ? 'mark-compact' : 'scavenge', ms: Number(m[2]) });
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => res(port));
-    });
-  });
 }
 
 function ready(port: number, ca: string): Promise<void> {

@@ -4,10 +4,23 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../src/certs/generate.ts';
 import { schedMicros } from './proc.ts';
+
+/** A free loopback TCP port (the servers under test bind it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => res(port));
+    });
+  });
+}
 
 /** A serving certificate for 127.0.0.1/localhost in `<dir>/certs` (tls.crt, tls.key, ca.crt), as every server under test reads it. */
 export async function benchCertificates(dir: string): Promise<{ certDir: string; caCert: string }> {

@@ -7,12 +7,11 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState } from './fixtures.ts';
-import { benchCertificates, children, freePort } from './load.ts';
+import { benchCertificates, children, freePort, untilAnswering } from './load.ts';
 import { rssMiB } from './proc.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -56,21 +55,6 @@ function probe(modules: readonly string[]): Sample {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
-function waitHealthy(port: number, ca: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  return new Promise((res, rej) => {
-    const attempt = (): void => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/readyz', ca, servername: 'localhost' }, (r) => {
-        r.resume();
-        r.on('end', () => (r.statusCode === 200 ? res() : setTimeout(attempt, 100)));
-      });
-      req.on('error', () => (Date.now() > deadline ? rej(new Error('serve not ready in 30 s')) : setTimeout(attempt, 100)));
-      req.end();
-    };
-    attempt();
-  });
-}
-
 /** The real service, idle on a one-agent state: RSS 1 s after it is ready. */
 async function serveIdle(dir: string, certDir: string, caCert: string): Promise<number> {
   const state = join(dir, 'tiny.json');
@@ -84,7 +68,7 @@ async function serveIdle(dir: string, certDir: string, caCert: string): Promise<
   });
   children.add(child);
   try {
-    await waitHealthy(port, caCert);
+    await untilAnswering(port, caCert, '/readyz', 200);
     await new Promise((r) => setTimeout(r, 1000));
     return rssMiB(child.pid!);
   } finally {

@@ -9,12 +9,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { benchCertificates, children, ensureWrk, freePort, pinned, wrk, type WrkRun } from './load.ts';
+import { benchCertificates, children, ensureWrk, freePort, pinned, untilAnswering, wrk, type WrkRun } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -34,21 +33,6 @@ export function parseGcTrace(text: string): Pause[] {
     if (m) out.push({ kind: m[1]!.startsWith('Mark-Compact') ? 'mark-compact' : 'scavenge', ms: Number(m[2]) });
   }
   return out;
-}
-
-function ready(port: number, ca: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  return new Promise((res, rej) => {
-    const attempt = (): void => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/healthz', method: 'GET', ca, servername: 'localhost' }, (r) => {
-        r.resume();
-        r.on('end', () => res());
-      });
-      req.on('error', () => (Date.now() > deadline ? rej(new Error(`port ${port} not up in 60 s`)) : setTimeout(attempt, 100)));
-      req.end();
-    };
-    attempt();
-  });
 }
 
 interface Row {
@@ -77,7 +61,7 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, po
   closeSync(fd);
   children.add(child);
   try {
-    await ready(port, ca);
+    await untilAnswering(port, ca);
     const rows: Row[] = [];
     for (const connections of [1, 16]) {
       await wrk({ port, connections, seconds: WARMUP, bodyFile, cpu: 1 });

@@ -3,6 +3,7 @@
 // and running as root; otherwise the command to run is printed and the benchmark exits 2.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -19,6 +20,26 @@ export function freePort(): Promise<number> {
       const port = (s.address() as AddressInfo).port;
       s.close(() => res(port));
     });
+  });
+}
+
+/**
+ * Resolves once the server on `port` answers `path` over verified TLS (any status, or only
+ * `status` when given), polling every 100 ms for up to 60 s.
+ */
+export function untilAnswering(port: number, ca: string, path = '/healthz', status?: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  return new Promise((res, rej) => {
+    const retry = (): void => void (Date.now() > deadline ? rej(new Error(`https://127.0.0.1:${port}${path} did not answer${status ? ` ${status}` : ''} in 60 s`)) : setTimeout(attempt, 100));
+    const attempt = (): void => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path, method: 'GET', ca, servername: 'localhost' }, (r) => {
+        r.resume();
+        r.on('end', () => (status === undefined || r.statusCode === status ? res() : retry()));
+      });
+      req.on('error', retry);
+      req.end();
+    };
+    attempt();
   });
 }
 

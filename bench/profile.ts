@@ -11,12 +11,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { benchCertificates, children, ensureWrk, freePort, pinned, wrk } from './load.ts';
+import { benchCertificates, children, ensureWrk, freePort, pinned, untilAnswering, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -104,21 +103,6 @@ export function attribute(profile: CpuProfile, fromUs: number, toUs: number): Ma
   return out;
 }
 
-function ready(port: number, ca: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  return new Promise((res, rej) => {
-    const attempt = (): void => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/healthz', method: 'GET', ca, servername: 'localhost' }, (r) => {
-        r.resume();
-        r.on('end', () => res());
-      });
-      req.on('error', () => (Date.now() > deadline ? rej(new Error(`port ${port} not up in 60 s`)) : setTimeout(attempt, 100)));
-      req.end();
-    };
-    attempt();
-  });
-}
-
 export interface Measured {
   server: string;
   requests: number;
@@ -138,7 +122,7 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, po
   let fromUs = 0;
   let toUs = 0;
   try {
-    await ready(port, ca);
+    await untilAnswering(port, ca);
     await wrk({ port, connections: CONNECTIONS, seconds: WARMUP, bodyFile, cpu: 1 });
     // V8's profile clock is the monotonic clock, as hrtime is.
     fromUs = Number(process.hrtime.bigint() / 1000n);

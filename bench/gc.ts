@@ -8,12 +8,11 @@
 //   BENCH_SECONDS / BENCH_WARMUP   measured seconds (default 6) after warm-up (default 2)
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { benchCertificates, children, ensureWrk, freePort, pinned, untilAnswering, wrk, type WrkRun } from './load.ts';
+import { children, ensureWrk, freePort, pinned, stateWorkspace, untilAnswering, wrk, type WrkRun } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -101,15 +100,8 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, po
 async function main(): Promise<void> {
   const wrkVersion = ensureWrk(say);
   for (const f of ['dist/src/cli/main.js', 'dist/bench/reference/ceiling.js']) statSync(join(ROOT, f)); // npm run build first
-  const dir = mkdtempSync(join(tmpdir(), 'bench-gc-'));
+  const { dir, certDir, caCert, bodyFile, stateFile, env } = await stateWorkspace('bench-gc-', podReview(), clusterState(10, 10_000));
   try {
-    const { certDir, caCert } = await benchCertificates(dir);
-    const bodyFile = join(dir, 'review.json');
-    writeFileSync(bodyFile, JSON.stringify(podReview()));
-    const stateFile = join(dir, 'state.json');
-    writeFileSync(stateFile, clusterState(10, 10_000));
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.NODE_EXTRA_CA_CERTS;
     say(`${wrkVersion}; ${WARMUP} s warm-up + ${SECONDS} s per run; shipped flags ${SERVE_NODE_FLAGS.join(' ')} + --trace-gc`);
     const rows: Row[] = [];
     for (const [label, logLevel] of [

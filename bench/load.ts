@@ -4,9 +4,9 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCertificates } from '../src/certs/generate.ts';
 import { schedMicros } from './proc.ts';
@@ -41,6 +41,23 @@ export function untilAnswering(port: number, ca: string, path = '/healthz', stat
     };
     attempt();
   });
+}
+
+/**
+ * What gc.ts and profile.ts serve from: a temp dir with a serving certificate, the
+ * benchmarked AdmissionReview and a 10-agent / 10,000-connector state file, and the servers'
+ * environment (without NODE_EXTRA_CA_CERTS, as in a pod).
+ */
+export async function stateWorkspace(prefix: string, review: unknown, state: string): Promise<{ dir: string; certDir: string; caCert: string; bodyFile: string; stateFile: string; env: NodeJS.ProcessEnv }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const { certDir, caCert } = await benchCertificates(dir);
+  const bodyFile = join(dir, 'review.json');
+  writeFileSync(bodyFile, JSON.stringify(review));
+  const stateFile = join(dir, 'state.json');
+  writeFileSync(stateFile, state);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { dir, certDir, caCert, bodyFile, stateFile, env };
 }
 
 /** A serving certificate for 127.0.0.1/localhost in `<dir>/certs` (tls.crt, tls.key, ca.crt), as every server under test reads it. */

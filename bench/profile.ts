@@ -10,12 +10,11 @@
 //   BENCH_KEEP=1                   keep the temp dir with the .cpuprofile files (open them in DevTools)
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { benchCertificates, children, ensureWrk, freePort, pinned, untilAnswering, wrk } from './load.ts';
+import { children, ensureWrk, freePort, pinned, stateWorkspace, untilAnswering, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -174,15 +173,8 @@ export function layerTable(ours: Measured, ceiling: Measured): string {
 async function main(): Promise<void> {
   const wrkVersion = ensureWrk(say);
   for (const f of ['dist/src/cli/main.js', 'dist/bench/reference/ceiling.js']) statSync(join(ROOT, f)); // npm run build first
-  const dir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
+  const { dir, certDir, caCert, bodyFile, stateFile, env } = await stateWorkspace('bench-profile-', podReview(), clusterState(10, 10_000));
   try {
-    const { certDir, caCert } = await benchCertificates(dir);
-    const bodyFile = join(dir, 'review.json');
-    writeFileSync(bodyFile, JSON.stringify(podReview()));
-    const stateFile = join(dir, 'state.json');
-    writeFileSync(stateFile, clusterState(10, 10_000));
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.NODE_EXTRA_CA_CERTS;
     say(`${wrkVersion}; ${WARMUP} s warm-up + ${SECONDS} s at ${CONNECTIONS} connections per server, under --cpu-prof (which itself costs some throughput)`);
     let port = await freePort();
     const metricsPort = await freePort();

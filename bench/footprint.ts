@@ -37,9 +37,7 @@ interface Sample {
 /** One fresh process: import the modules, let start-up garbage settle, report. */
 export function probeScript(modules: readonly string[]): string {
   return [
-    ...modules.map((m, i) => `const m${i} = await import(${JSON.stringify(m)});`),
-    // Touch each module so nothing is lazily skipped, then settle as an idle server would.
-    `void [${modules.map((_, i) => `m${i}`).join(', ')}].length;`,
+    ...modules.map((m) => `await import(${JSON.stringify(m)});`),
     'await new Promise((r) => setTimeout(r, 500));',
     'const u = process.memoryUsage();',
     'process.stdout.write(JSON.stringify({ rssMiB: u.rss / 1048576, heapUsedMiB: u.heapUsed / 1048576 }));',

@@ -44,9 +44,8 @@ export function untilAnswering(port: number, ca: string, path = '/healthz', stat
 }
 
 /**
- * What gc.ts and profile.ts serve from: a temp dir with a serving certificate, the
- * benchmarked AdmissionReview and a 10-agent / 10,000-connector state file, and the servers'
- * environment (without NODE_EXTRA_CA_CERTS, as in a pod).
+ * What gc.ts and profile.ts serve from: a temp dir with a serving certificate, the review to
+ * POST and a state file, and the servers' environment (without NODE_EXTRA_CA_CERTS, as in a pod).
  */
 export async function stateWorkspace(prefix: string, review: unknown, state: string): Promise<{ dir: string; certDir: string; caCert: string; bodyFile: string; stateFile: string; env: NodeJS.ProcessEnv }> {
   const dir = mkdtempSync(join(tmpdir(), prefix));

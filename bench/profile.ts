@@ -43,9 +43,10 @@ export function layerOf(stack: readonly { functionName: string; url: string }[])
     if (leaf.functionName === '(garbage collector)') return 'GC (main thread)';
     if (leaf.functionName === '(idle)') return 'idle';
     if (leaf.functionName === '(program)' || leaf.functionName === '(root)') return 'V8/native, no JS caller';
+    if (leaf.functionName === 'parse') return 'JSON.parse';
     const caller = stack.slice(1).find((f) => f.url !== '');
-    const name = leaf.functionName === 'parse' ? 'JSON.parse' : leaf.functionName === 'stringify' ? 'JSON.stringify' : `built-in ${leaf.functionName || '(anonymous)'}`;
-    return name === 'JSON.parse' ? name : `${name} from ${caller ? frameLayer(caller.url) : 'native'}`;
+    const name = leaf.functionName === 'stringify' ? 'JSON.stringify' : `built-in ${leaf.functionName || '(anonymous)'}`;
+    return `${name} from ${caller ? frameLayer(caller.url) : 'native'}`;
   }
   return frameLayer(leaf.url);
 }

@@ -16,10 +16,11 @@ import { parse } from 'yaml';
 import { writeTestCerts, post } from '../helpers/tls.ts';
 import { podReview, decodePatch } from '../helpers/review.ts';
 import { freePort } from './harness/ports.ts';
+import { buildImages, IMAGES } from '../image/images.ts';
 import type { JsonObject } from '../../src/model/objects.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const IMAGE = 'localhost/komputer-connector-webhook:dev';
+const IMAGE = IMAGES.webhook;
 const UID = 65532;
 let dir: string;
 let runcRoot: string;
@@ -39,22 +40,21 @@ before(async () => {
   const deps = spawnSync('bash', [join(root, 'test/image/install-deps.sh')], { stdio: 'inherit' });
   assert.equal(deps.status, 0, 'the image tools (buildah, mmdebstrap, umoci, runc) are missing: see the message above');
   // Cold: builds the base and the image (minutes, progress on stderr); warm: seconds.
-  const built = spawnSync('bash', [join(root, 'test/image/build.sh'), 'app'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  assert.equal(built.status, 0, 'npm run image failed (see its output above)');
-  const [name, archive] = built.stdout.trim().split('\n').at(-1)!.split(' ');
-  assert.equal(name, IMAGE);
+  const [built] = await buildImages('app');
+  assert.equal(built?.name, IMAGE);
+  const archive = built.archive;
 
   dir = mkdtempSync(join(tmpdir(), 'kcw-image-'));
   runcRoot = join(dir, 'runc');
   const layout = join(dir, 'layout');
   mkdirSync(layout);
-  sh('tar', ['-xf', archive!, '-C', layout]);
+  sh('tar', ['-xf', archive, '-C', layout]);
   // The archive names the image as pods do (containerd's import reads this annotation).
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
   assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']), [IMAGE]);
   const bundle = join(dir, 'bundle');
   sh('umoci', ['unpack', '--image', `${layout}:${IMAGE}`, bundle]);
-  console.log(`# image ${IMAGE}: archive ${mib(statSync(archive!).size)} (gzip layers), unpacked ${mib(du(join(bundle, 'rootfs')))}`);
+  console.log(`# image ${IMAGE}: archive ${mib(statSync(archive).size)} (gzip layers), unpacked ${mib(du(join(bundle, 'rootfs')))}`);
 
   // Mounted read-only, as the chart mounts its Secret: certificates and a state file.
   const certs = await writeTestCerts();
@@ -97,6 +97,9 @@ after(async () => {
     await new Promise((r) => { const t = setTimeout(r, 10_000); runc!.once('exit', () => { clearTimeout(t); r(undefined); }); });
   }
   spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+  const logs = join(root, '.e2e/logs/image.test');
+  mkdirSync(logs, { recursive: true });
+  writeFileSync(join(logs, 'container.log'), output);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -112,10 +115,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 test('serve --state answers readiness and an admission review from the image', async () => {
+  const t0 = Date.now();
   await until('/readyz', async () => {
     const r = await fetch(`http://127.0.0.1:${ports.metrics}/readyz`);
     return r.status === 200 ? true : undefined;
   });
+  console.log(`# ready ${Date.now() - t0} ms after runc run`);
   const pod = parse(readFileSync(join(root, 'examples/pod-solo.yaml'), 'utf8')) as JsonObject;
   const res = await post(ports.https, '/mutate/pods', JSON.stringify(podReview(pod, 'team-a')), ca);
   assert.equal(res.status, 200, res.text);

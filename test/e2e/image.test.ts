@@ -7,7 +7,7 @@
 // `serve --state` answers readiness and a real admission review over TLS.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,23 +17,17 @@ import { writeTestCerts, post } from '../helpers/tls.ts';
 import { podReview, decodePatch } from '../helpers/review.ts';
 import { freePort } from './harness/ports.ts';
 import { buildImages, IMAGES } from '../image/images.ts';
+import { readConfig, restricted, RuncContainer, unpackImage } from '../image/runc.ts';
 import type { JsonObject } from '../../src/model/objects.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const IMAGE = IMAGES.webhook;
 const UID = 65532;
 let dir: string;
-let runcRoot: string;
-const id = `kcw-image-test-${process.pid}`;
-let runc: ChildProcess | undefined;
-let output = '';
+let container: RuncContainer;
 let ports: { https: number; metrics: number };
 let ca: string;
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-}
-function du(path: string): number { return Number(sh('du', ['-sb', path]).split('\t')[0]); }
 const mib = (n: number): string => `${(n / 1048576).toFixed(0)} MiB`;
 
 before(async () => {
@@ -42,19 +36,14 @@ before(async () => {
   // Cold: builds the base and the image (minutes, progress on stderr); warm: seconds.
   const [built] = await buildImages('app');
   assert.equal(built?.name, IMAGE);
-  const archive = built.archive;
 
   dir = mkdtempSync(join(tmpdir(), 'kcw-image-'));
-  runcRoot = join(dir, 'runc');
-  const layout = join(dir, 'layout');
-  mkdirSync(layout);
-  sh('tar', ['-xf', archive, '-C', layout]);
+  const bundle = unpackImage(built.archive, IMAGE, dir);
   // The archive names the image as pods do (containerd's import reads this annotation).
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+  const index = JSON.parse(readFileSync(join(dir, 'layout', 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
   assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']), [IMAGE]);
-  const bundle = join(dir, 'bundle');
-  sh('umoci', ['unpack', '--image', `${layout}:${IMAGE}`, bundle]);
-  console.log(`# image ${IMAGE}: archive ${mib(statSync(archive).size)} (gzip layers), unpacked ${mib(du(join(bundle, 'rootfs')))}`);
+  const unpacked = Number(execFileSync('du', ['-sb', join(bundle, 'rootfs')], { encoding: 'utf8' }).split('\t')[0]);
+  console.log(`# image ${IMAGE}: archive ${mib(statSync(built.archive).size)} (gzip layers), unpacked ${mib(unpacked)}`);
 
   // Mounted read-only, as the chart mounts its Secret: certificates and a state file.
   const certs = await writeTestCerts();
@@ -66,40 +55,25 @@ before(async () => {
   copyFileSync(join(root, 'examples/state.yaml'), join(stateDir, 'state.yaml'));
 
   ports = { https: await freePort(), metrics: await freePort() };
-  const configPath = join(bundle, 'config.json');
-  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  const config = readConfig(bundle);
   // The image's own user and command line, as the Dockerfile declares them.
   assert.deepEqual(config.process.user, { uid: UID, gid: UID });
   assert.deepEqual(config.process.args, ['node', '--max-semi-space-size=8', '/app/dist/src/cli/main.js', 'serve', '--cert-dir', '/certs']);
   config.process.args = [...config.process.args.slice(0, 3), 'serve', '--state', '/state/state.yaml', '--cert-dir', '/certs',
     '--host', '127.0.0.1', '--port', String(ports.https), '--metrics-host', '127.0.0.1', '--metrics-port', String(ports.metrics), '--drain-ms', '0'];
-  config.process.terminal = false;
-  config.process.noNewPrivileges = true; // allowPrivilegeEscalation: false
-  config.process.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] }; // drop: [ALL]
-  config.root = { path: 'rootfs', readonly: true }; // readOnlyRootFilesystem: true
-  config.mounts.push(
-    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=16m'] }, // the chart's emptyDir
+  restricted(config).mounts.push(
     { destination: '/certs', type: 'bind', source: certs.dir, options: ['rbind', 'ro'] },
     { destination: '/state', type: 'bind', source: stateDir, options: ['rbind', 'ro'] },
   );
-  // Loopback ports reachable from the test: share the host's network namespace.
-  config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
-
-  runc = spawn('runc', ['--root', runcRoot, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-  runc.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-  runc.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
+  container = new RuncContainer(bundle, 'kcw-image-test');
+  container.start(config);
 });
 
 after(async () => {
-  if (runc && runc.exitCode === null) {
-    spawnSync('runc', ['--root', runcRoot, 'kill', id, 'TERM']);
-    await new Promise((r) => { const t = setTimeout(r, 10_000); runc!.once('exit', () => { clearTimeout(t); r(undefined); }); });
-  }
-  spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+  await container?.stop();
   const logs = join(root, '.e2e/logs/image.test');
   mkdirSync(logs, { recursive: true });
-  writeFileSync(join(logs, 'container.log'), output);
+  writeFileSync(join(logs, 'container.log'), container?.output ?? '');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -107,9 +81,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    if (runc?.exitCode !== null && runc?.exitCode !== undefined) assert.fail(`the container exited (${runc.exitCode}) while waiting for ${what}:\n${output}`);
+    if (container.exitCode !== null) assert.fail(`the container exited (${container.exitCode}) while waiting for ${what}:\n${container.output}`);
     try { const v = await probe(); if (v !== undefined) return v; } catch (err) { last = (err as Error).message; }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (${last}):\n${output}`);
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (${last}):\n${container.output}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -132,7 +106,7 @@ test('serve --state answers readiness and an admission review from the image', a
 });
 
 test('the process runs as 65532 (the image user), with no capabilities', async () => {
-  const state = JSON.parse(await until('runc state', async () => sh('runc', ['--root', runcRoot, 'state', id]))) as { pid: number; status: string };
+  const state = await until('runc state', async () => container.state());
   assert.equal(state.status, 'running');
   const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
   const field = (name: string): string[] => (status.match(new RegExp(`^${name}:\\s+(.*)$`, 'm'))?.[1] ?? '').split(/\s+/);
@@ -145,15 +119,15 @@ test('the process runs as 65532 (the image user), with no capabilities', async (
 
 test('the root filesystem is read-only; only the mounted /tmp is writable', () => {
   const write = (path: string): { status: number | null; out: string } => {
-    const r = spawnSync('runc', ['--root', runcRoot, 'exec', id, 'node', '-e',
-      `try { require('fs').writeFileSync(${JSON.stringify(path)}, 'x'); console.log('WROTE'); } catch (e) { console.log(e.code); process.exit(3); }`], { encoding: 'utf8' });
+    const r = container.exec(['node', '-e',
+      `try { require('fs').writeFileSync(${JSON.stringify(path)}, 'x'); console.log('WROTE'); } catch (e) { console.log(e.code); process.exit(3); }`]);
     return { status: r.status, out: `${r.stdout}${r.stderr}`.trim() };
   };
   for (const path of ['/app/probe', '/probe', '/etc/probe', '/certs/probe']) {
     assert.deepEqual(write(path), { status: 3, out: 'EROFS' }, path);
   }
   // Even uid 0 in the container cannot write the root filesystem.
-  const asRoot = spawnSync('runc', ['--root', runcRoot, 'exec', '--user', '0:0', id, 'sh', '-c', 'echo x > /app/probe'], { encoding: 'utf8' });
+  const asRoot = container.exec(['sh', '-c', 'echo x > /app/probe'], '0:0');
   assert.notEqual(asRoot.status, 0);
   assert.match(asRoot.stderr, /Read-only file system/);
   assert.deepEqual(write('/tmp/probe'), { status: 0, out: 'WROTE' });

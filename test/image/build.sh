@@ -54,9 +54,8 @@ if [ "$what" = app ] || [ "$what" = all ]; then
   build localhost/komputer-connector-webhook:dev komputer-connector-webhook "$root" "$root/Dockerfile" "${inputs[@]/#/$root/}"
 fi
 if [ "$what" = fixtures ] || [ "$what" = all ]; then
-  for fixture in agent-runtime fake-mcp; do
-    dir="$here/$fixture"
-    short=$( [ "$fixture" = agent-runtime ] && echo komputer-test-agent || echo komputer-fake-mcp)
+  for fixture in agent-runtime:komputer-test-agent fake-mcp:komputer-fake-mcp; do
+    dir="$here/${fixture%%:*}" short=${fixture#*:}
     mapfile -t inputs < <(find "$dir" -type f | LC_ALL=C sort)
     build "localhost/$short:dev" "$short" "$dir" "$dir/Dockerfile" "${inputs[@]}"
   done

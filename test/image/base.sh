@@ -61,7 +61,7 @@ if ! have_image "$base_image"; then
     mkdir -p "$(dirname "$npm_tgz")"
     tmp=$(mktemp -d)
     (cd "$tmp" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)
-    got="sha512-$(openssl dgst -sha512 -binary "$tmp/npm-$NPM_VERSION.tgz" | base64 -w0)"
+    got=$("$node_bin" -e 'const c=require("crypto"),f=require("fs");console.log("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$tmp/npm-$NPM_VERSION.tgz")
     [ "$got" = "$NPM_INTEGRITY" ] || die "npm-$NPM_VERSION.tgz: integrity $got, expected $NPM_INTEGRITY (versions.env)"
     mv "$tmp/npm-$NPM_VERSION.tgz" "$npm_tgz"; rm -rf "$tmp"
   fi

@@ -18,6 +18,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
+import { writeSection } from './report.ts';
 import { PIN, benchCertificates, children, ensureWrk, freePort, pinned, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -497,18 +498,6 @@ function p99At1Goal(ours: number, limit: number): Goal {
   return g;
 }
 
-/** Marks the start of the section of latest.md that bench/podcreate.ts owns (the same string there). */
-const PODCREATE_MARKER = '<!-- bench:podcreate -->';
-/** bench/scale.ts's section (it sits before bench:podcreate's). */
-const SCALE_MARKER = '<!-- bench:scale -->';
-
-function keptSections(file: string): string {
-  if (!existsSync(file)) return '';
-  const text = readFileSync(file, 'utf8');
-  const found = [text.indexOf(SCALE_MARKER), text.indexOf(PODCREATE_MARKER)].filter((i) => i >= 0);
-  return found.length === 0 ? '' : '\n' + text.slice(Math.min(...found));
-}
-
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -681,8 +670,8 @@ async function main(): Promise<void> {
     const json = JSON.stringify(output, null, 2) + '\n';
     writeFileSync(join(dir, `${stamp}.json`), json);
     writeFileSync(join(dir, 'latest.json'), json);
-    // bench/podcreate.ts appends its own section (a separate run): keep it.
-    writeFileSync(join(dir, 'latest.md'), markdown + keptSections(join(dir, 'latest.md')));
+    // Its own section of latest.md; the other benchmarks' sections stay.
+    writeSection('run', markdown);
     say(`results: bench/results/${stamp}.json (and latest.json, latest.md); took ${fmt((performance.now() - t0) / 1000, 0)} s`);
 
     const met = goals.filter((g) => g.status === 'met');

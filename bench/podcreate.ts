@@ -25,6 +25,7 @@ import { BENCH_AGENT, BENCH_CONNECTORS, agentPod } from './fixtures.ts';
 import { cpuMicros } from './proc.ts';
 import { apiClient, httpGetText } from './api.ts';
 import { writeSection } from './report.ts';
+import { histogram, sampleSum, type PromHistogram as Histogram } from '../test/helpers/prometheus.ts';
 
 const RESULTS = join(import.meta.dirname, 'results');
 const API = 'komputer.komputer.ai/v1alpha1';
@@ -102,38 +103,8 @@ class ConnectionSampler {
 
 // ---------------------------------------------------------------- metrics
 
-/** Sums of every sample of `name` whose labels contain all of `labels` (a `le` label, when present, keys the result). */
-function samples(text: string, name: string, labels: Record<string, string>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? ([^ ]+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const lbl = m[2] ?? '';
-    if (!Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) continue;
-    const le = /(?:^|,)le="([^"]*)"/.exec(lbl)?.[1] ?? '';
-    out.set(le, (out.get(le) ?? 0) + Number(m[3]));
-  }
-  return out;
-}
-
 function total(text: string, name: string, labels: Record<string, string> = {}): number {
-  let t = 0;
-  for (const v of samples(text, name, labels).values()) t += v;
-  return t;
-}
-
-interface Histogram {
-  count: number;
-  sum: number;
-  /** Cumulative counts by upper bound (seconds), +Inf last. */
-  buckets: [number, number][];
-}
-
-function histogram(text: string, name: string, labels: Record<string, string>): Histogram {
-  const b = samples(text, `${name}_bucket`, labels);
-  const buckets = [...b.entries()].map(([le, v]): [number, number] => [le === '+Inf' ? Infinity : Number(le), v]).sort((x, y) => x[0] - y[0]);
-  return { count: total(text, `${name}_count`, labels), sum: total(text, `${name}_sum`, labels), buckets };
+  return sampleSum(text, name, labels);
 }
 
 function minus(a: Histogram, b: Histogram): Histogram {

@@ -19,6 +19,7 @@ import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
 import { writeSection } from './report.ts';
+import { sampleSum, sampleValue } from '../test/helpers/prometheus.ts';
 import { PIN, benchCertificates, children, ensureWrk, freePort, pinned, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -391,8 +392,8 @@ function countOccurrences(file: string, needle: string): number {
 
 async function heapUsedMiB(r: Running): Promise<number | undefined> {
   if (r.metricsPort === undefined) return undefined;
-  const m = /^\w*nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec((await httpGet(r.metricsPort, '/metrics')).text);
-  return m ? Number(m[1]) / 1048576 : undefined;
+  const heap = sampleValue((await httpGet(r.metricsPort, '/metrics')).text, 'komputer_webhook_nodejs_heap_size_used_bytes');
+  return heap === undefined ? undefined : heap / 1048576;
 }
 
 async function benchServer(spec: ServerSpec, env: Env, withLoad: boolean): Promise<ServerResult> {
@@ -428,8 +429,7 @@ async function benchServer(spec: ServerSpec, env: Env, withLoad: boolean): Promi
     if (spec.agents !== undefined) result.agents = spec.agents;
     if (spec.kind === 'ours' && r.metricsPort !== undefined && r.logFile) {
       const metrics = await httpGet(r.metricsPort, '/metrics');
-      const m = /^komputer_webhook_admission_requests_total\{[^}]*verdict="patched"[^}]*\} (\d+)/m.exec(metrics.text);
-      const patchedByMetrics = m ? Number(m[1]) : 0;
+      const patchedByMetrics = sampleSum(metrics.text, 'komputer_webhook_admission_requests_total', { verdict: 'patched' });
       await stopServer(r);
       const logLines = countOccurrences(r.logFile, '"msg":"admission"');
       const bytes = statSync(r.logFile).size;

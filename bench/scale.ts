@@ -34,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { request as httpsRequest } from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { writeSection } from './report.ts';
+import { sampleSum } from '../test/helpers/prometheus.ts';
 import { startEnvironment, stopEnvironment, type Environment, type WebhookService } from '../test/e2e/harness/index.ts';
 import { SHARED_WITH, adminClients, expectedStatuses, mapLimit, scrape, sample, waitForCounts, type AgentModel, type ConnectorModel } from '../test/e2e/fixtures/cluster.ts';
 import { apiClient, type Client } from './api.ts';
@@ -222,16 +223,8 @@ interface Metrics {
 
 async function metrics(service: WebhookService): Promise<Metrics> {
   const text = await scrape(service.metricsPort);
-  let reconciled = 0;
-  for (const line of text.split('\n')) {
-    const m = /^komputer_webhook_attachment_reconciles_total\{[^}]*\} (\S+)/.exec(line);
-    if (m) reconciled += Number(m[1]);
-  }
-  let patched = 0;
-  for (const line of text.split('\n')) {
-    const m = /^komputer_webhook_admission_requests_total\{[^}]*verdict="patched"[^}]*\} (\S+)/.exec(line);
-    if (m) patched += Number(m[1]);
-  }
+  const reconciled = sampleSum(text, 'komputer_webhook_attachment_reconciles_total');
+  const patched = sampleSum(text, 'komputer_webhook_admission_requests_total', { verdict: 'patched' });
   const heap = sample(text, 'komputer_webhook_nodejs_heap_size_used_bytes');
   return {
     written: sample(text, 'komputer_webhook_attachment_reconciles_total', { result: 'written' }) ?? 0,

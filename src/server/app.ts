@@ -25,6 +25,19 @@ export interface AppOptions {
   readonly events?: { record(events: readonly AgentEvent[] | undefined): void };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The answer as express's res.json sends it (the same headers and bytes), written directly:
+ * express would check the charset, weigh an ETag and copy the text into a Buffer first. A
+ * string body goes out in one write with the headers.
+ */
+function sendJson(res: Response, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(text))]);
+  res.end(text);
+}
+
 function reject(res: Response, status: number, reason: string): void {
   res.status(status).type('text/plain').send(reason + '\n');
 }
@@ -83,7 +96,7 @@ export function createApp(options: AppOptions): Express {
         reject(res, 400, reason);
         return;
       }
-      res.json(outcome.body);
+      sendJson(res, outcome.body);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const r = outcome.request;
       const decision = outcome.decision;

@@ -12,6 +12,8 @@ import { BENCH_AGENT, BENCH_CONNECTORS, BENCH_NAMESPACE } from './fixtures.ts';
 import { PIN } from './load.ts';
 import type { Starter, Workspace } from './pair.ts';
 import { cpuMicros } from './proc.ts';
+import { scrape } from '../test/e2e/fixtures/cluster.ts';
+import { sampleSum } from '../test/helpers/prometheus.ts';
 
 const API = 'komputer.komputer.ai/v1alpha1';
 const SERVER_CPU = 0;
@@ -65,7 +67,15 @@ export async function clusterStarter(_ws: Workspace, say: (m: string) => void): 
     const pid = service.process!.pid;
     if (PIN && spawnSync('taskset', ['-a', '-cp', String(SERVER_CPU), String(pid)], { stdio: 'ignore' }).status !== 0) say('note: could not pin a service to the server core');
     await quiesce(pid);
-    return { pid, port: service.port, stop: () => service.stop() };
+    const stop = async (): Promise<void> => {
+      // Proof that the mode is the cluster's: the Events this server wrote (or dropped by its rate limit).
+      const text = await scrape(service.metricsPort).catch(() => '');
+      const written = sampleSum(text, 'komputer_webhook_events_written_total');
+      const dropped = sampleSum(text, 'komputer_webhook_events_dropped_total');
+      say(`  ${build.label}: Events written ${written}, dropped ${dropped} (the recorder's aggregation and rate limit)${text.includes('komputer_webhook_events_written_total') ? '' : ' (this build has no Event recorder)'}`);
+      await service.stop();
+    };
+    return { pid, port: service.port, stop };
   };
   return { start, stop: () => stopEnvironment() };
 }

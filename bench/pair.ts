@@ -488,7 +488,7 @@ async function main(): Promise<void> {
   const { writeSection } = await import('./report.ts');
   const when = new Date().toISOString();
   writeFileSync(join(ROOT, 'bench', 'results', 'pair-latest.json'), `${JSON.stringify({ when, wrk: wrkVersion, nodeFlags: SERVE_NODE_FLAGS, baseline: { commit: baseline.commit, source: chosen.source }, checkout: checkout.label, options: o, results, ...extra }, null, 2)}\n`);
-  writeSection('pair', `### Regression gate: the checkout against the baseline, paired (${when})\n\n${md.join('\n\n')}`);
+  writeSection('pair', `### Regression gate: the checkout against the baseline, paired (${when})\n\n${md.filter((m) => m !== '').join('\n\n')}`);
   for (const c of results) {
     if (!c.failed) continue;
     const top = c.layers?.[0];

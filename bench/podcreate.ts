@@ -24,12 +24,10 @@ import { startEnvironment, stopEnvironment, type Environment } from '../test/e2e
 import { BENCH_AGENT, BENCH_CONNECTORS, agentPod } from './fixtures.ts';
 import { cpuMicros } from './proc.ts';
 import { apiClient, httpGetText } from './api.ts';
+import { writeSection } from './report.ts';
+import { histogram, sampleSum, type PromHistogram as Histogram } from '../test/helpers/prometheus.ts';
 
 const RESULTS = join(import.meta.dirname, 'results');
-/** The same string as in bench/run.ts, which keeps these sections when it rewrites latest.md. */
-const PODCREATE_MARKER = '<!-- bench:podcreate -->';
-/** This run's section (one per concurrency): the marker, then this. */
-const SECTION_PREFIX = '<!-- bench:podcreate c=';
 const API = 'komputer.komputer.ai/v1alpha1';
 const ON = 'bench-pods-on';
 const OFF = 'bench-pods-off';
@@ -105,38 +103,8 @@ class ConnectionSampler {
 
 // ---------------------------------------------------------------- metrics
 
-/** Sums of every sample of `name` whose labels contain all of `labels` (a `le` label, when present, keys the result). */
-function samples(text: string, name: string, labels: Record<string, string>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? ([^ ]+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const lbl = m[2] ?? '';
-    if (!Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) continue;
-    const le = /(?:^|,)le="([^"]*)"/.exec(lbl)?.[1] ?? '';
-    out.set(le, (out.get(le) ?? 0) + Number(m[3]));
-  }
-  return out;
-}
-
 function total(text: string, name: string, labels: Record<string, string> = {}): number {
-  let t = 0;
-  for (const v of samples(text, name, labels).values()) t += v;
-  return t;
-}
-
-interface Histogram {
-  count: number;
-  sum: number;
-  /** Cumulative counts by upper bound (seconds), +Inf last. */
-  buckets: [number, number][];
-}
-
-function histogram(text: string, name: string, labels: Record<string, string>): Histogram {
-  const b = samples(text, `${name}_bucket`, labels);
-  const buckets = [...b.entries()].map(([le, v]): [number, number] => [le === '+Inf' ? Infinity : Number(le), v]).sort((x, y) => x[0] - y[0]);
-  return { count: total(text, `${name}_count`, labels), sum: total(text, `${name}_sum`, labels), buckets };
+  return sampleSum(text, name, labels);
 }
 
 function minus(a: Histogram, b: Histogram): Histogram {
@@ -235,24 +203,6 @@ interface RoundResult {
   webhookCalls: number;
 }
 
-/**
- * latest.md: what bench/run.ts wrote, then the marker, then one section per concurrency
- * (this run's replaced or added; ordered by concurrency).
- */
-function writeSection(file: string, section: string): void {
-  const existing = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const at = existing.indexOf(PODCREATE_MARKER);
-  const head = (at < 0 ? existing : existing.slice(0, at)).replace(/\n*$/, '');
-  const rest = at < 0 ? '' : existing.slice(at + PODCREATE_MARKER.length);
-  const sections = new Map<number, string>();
-  for (const part of rest.split(SECTION_PREFIX).slice(1)) {
-    const c = Number.parseInt(part, 10);
-    if (Number.isInteger(c)) sections.set(c, (SECTION_PREFIX + part).replace(/\n*$/, '\n'));
-  }
-  sections.set(CONCURRENCY, section.replace(/\n*$/, '\n'));
-  const ordered = [...sections.entries()].sort((a, b) => a[0] - b[0]).map(([, text]) => text);
-  writeFileSync(file, (head ? head + '\n\n' : '') + PODCREATE_MARKER + '\n' + ordered.join('\n'));
-}
 
 async function main(): Promise<void> {
   if (!process.version.startsWith('v24.')) say(`warning: running on Node ${process.version}; the project pins Node 24 (run via npm run bench:podcreate)`);
@@ -467,7 +417,6 @@ async function main(): Promise<void> {
       `${Math.max(coresBusy.with, coresBusy.without) > cpus().length * 0.85 ? ': the machine is CPU-bound, so latency here is mostly queueing for CPU (concurrency / throughput)' : ''}. ` +
       `"API server mean" is \`apiserver_request_duration_seconds\` for the creates (server side, without the client's TLS and queueing). Events written by the service meanwhile: ${eventsWritten}.`;
     const markdown = [
-      `${SECTION_PREFIX}${CONCURRENCY} -->`,
       `## What a pod create costs (\`npm run bench:podcreate\`${CONCURRENCY === DEFAULT_CONCURRENCY ? '' : `, --concurrency ${CONCURRENCY}`})`,
       '',
       header,
@@ -499,7 +448,7 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS, { recursive: true });
     const jsonName = CONCURRENCY === DEFAULT_CONCURRENCY ? 'podcreate-latest.json' : `podcreate-c${CONCURRENCY}-latest.json`;
     writeFileSync(join(RESULTS, jsonName), JSON.stringify(output, null, 2) + '\n');
-    writeSection(join(RESULTS, 'latest.md'), markdown);
+    writeSection(`podcreate c=${CONCURRENCY}`, markdown);
     say(`results: bench/results/${jsonName} and its section of bench/results/latest.md; took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   } finally {
     client.close();

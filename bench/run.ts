@@ -18,6 +18,8 @@ import fastJsonPatch from 'fast-json-patch';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } from './fixtures.ts';
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
+import { writeSection } from './report.ts';
+import { sampleSum, sampleValue } from '../test/helpers/prometheus.ts';
 import { PIN, benchCertificates, children, ensureWrk, freePort, pinned, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -390,8 +392,8 @@ function countOccurrences(file: string, needle: string): number {
 
 async function heapUsedMiB(r: Running): Promise<number | undefined> {
   if (r.metricsPort === undefined) return undefined;
-  const m = /^\w*nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec((await httpGet(r.metricsPort, '/metrics')).text);
-  return m ? Number(m[1]) / 1048576 : undefined;
+  const heap = sampleValue((await httpGet(r.metricsPort, '/metrics')).text, 'komputer_webhook_nodejs_heap_size_used_bytes');
+  return heap === undefined ? undefined : heap / 1048576;
 }
 
 async function benchServer(spec: ServerSpec, env: Env, withLoad: boolean): Promise<ServerResult> {
@@ -427,8 +429,7 @@ async function benchServer(spec: ServerSpec, env: Env, withLoad: boolean): Promi
     if (spec.agents !== undefined) result.agents = spec.agents;
     if (spec.kind === 'ours' && r.metricsPort !== undefined && r.logFile) {
       const metrics = await httpGet(r.metricsPort, '/metrics');
-      const m = /^komputer_webhook_admission_requests_total\{[^}]*verdict="patched"[^}]*\} (\d+)/m.exec(metrics.text);
-      const patchedByMetrics = m ? Number(m[1]) : 0;
+      const patchedByMetrics = sampleSum(metrics.text, 'komputer_webhook_admission_requests_total', { verdict: 'patched' });
       await stopServer(r);
       const logLines = countOccurrences(r.logFile, '"msg":"admission"');
       const bytes = statSync(r.logFile).size;
@@ -495,18 +496,6 @@ function p99At1Goal(ours: number, limit: number): Goal {
     g.note = `the bare constant reply itself has p99 ${fmt(limit, 3)} ms at 1 conn on this machine`;
   }
   return g;
-}
-
-/** Marks the start of the section of latest.md that bench/podcreate.ts owns (the same string there). */
-const PODCREATE_MARKER = '<!-- bench:podcreate -->';
-/** bench/scale.ts's section (it sits before bench:podcreate's). */
-const SCALE_MARKER = '<!-- bench:scale -->';
-
-function keptSections(file: string): string {
-  if (!existsSync(file)) return '';
-  const text = readFileSync(file, 'utf8');
-  const found = [text.indexOf(SCALE_MARKER), text.indexOf(PODCREATE_MARKER)].filter((i) => i >= 0);
-  return found.length === 0 ? '' : '\n' + text.slice(Math.min(...found));
 }
 
 // ---------------------------------------------------------------- main
@@ -681,8 +670,8 @@ async function main(): Promise<void> {
     const json = JSON.stringify(output, null, 2) + '\n';
     writeFileSync(join(dir, `${stamp}.json`), json);
     writeFileSync(join(dir, 'latest.json'), json);
-    // bench/podcreate.ts appends its own section (a separate run): keep it.
-    writeFileSync(join(dir, 'latest.md'), markdown + keptSections(join(dir, 'latest.md')));
+    // Its own section of latest.md; the other benchmarks' sections stay.
+    writeSection('run', markdown);
     say(`results: bench/results/${stamp}.json (and latest.json, latest.md); took ${fmt((performance.now() - t0) / 1000, 0)} s`);
 
     const met = goals.filter((g) => g.status === 'met');

@@ -33,6 +33,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request as httpsRequest } from 'node:https';
 import { spawnSync } from 'node:child_process';
+import { writeSection } from './report.ts';
+import { sampleSum } from '../test/helpers/prometheus.ts';
 import { startEnvironment, stopEnvironment, type Environment, type WebhookService } from '../test/e2e/harness/index.ts';
 import { SHARED_WITH, adminClients, expectedStatuses, mapLimit, scrape, sample, waitForCounts, type AgentModel, type ConnectorModel } from '../test/e2e/fixtures/cluster.ts';
 import { apiClient, type Client } from './api.ts';
@@ -221,16 +223,8 @@ interface Metrics {
 
 async function metrics(service: WebhookService): Promise<Metrics> {
   const text = await scrape(service.metricsPort);
-  let reconciled = 0;
-  for (const line of text.split('\n')) {
-    const m = /^komputer_webhook_attachment_reconciles_total\{[^}]*\} (\S+)/.exec(line);
-    if (m) reconciled += Number(m[1]);
-  }
-  let patched = 0;
-  for (const line of text.split('\n')) {
-    const m = /^komputer_webhook_admission_requests_total\{[^}]*verdict="patched"[^}]*\} (\S+)/.exec(line);
-    if (m) patched += Number(m[1]);
-  }
+  const reconciled = sampleSum(text, 'komputer_webhook_attachment_reconciles_total');
+  const patched = sampleSum(text, 'komputer_webhook_admission_requests_total', { verdict: 'patched' });
   const heap = sample(text, 'komputer_webhook_nodejs_heap_size_used_bytes');
   return {
     written: sample(text, 'komputer_webhook_attachment_reconciles_total', { result: 'written' }) ?? 0,
@@ -545,20 +539,14 @@ function mkdirTemp(): string {
   return dir;
 }
 
-/** The same marker bench/run.ts keeps when it rewrites latest.md (its section sits before bench:podcreate's). */
-const SCALE_MARKER = '<!-- bench:scale -->';
-const SCALE_END = '<!-- /bench:scale -->';
-const PODCREATE_MARKER = '<!-- bench:podcreate -->';
 
 function writeMarkdown(result: Json, small: SizeResult, large: SizeResult): void {
-  const file = join(import.meta.dirname, 'results', 'latest.md');
   const row = (s: SizeResult, c: number): string => {
     const l = s.loads.find((x) => x.connections === c)!;
     return `| ${s.agents.toLocaleString('en-US')} | ${c} | ${l.requestsPerSecond} | ${l.cpuMicrosPerRequest} | ${l.latencyMs.p50} | ${l.latencyMs.p99} | ${l.latencyMs.p999} |`;
   };
   const ctl = result.controller as { initialSync: Json; fullRecompute: Json; edits: Json };
   const lines = [
-    SCALE_MARKER,
     `## At scale, from a real API server (\`npm run bench:scale\`)`,
     '',
     `Run ${String(result.when)}: kube-apiserver + etcd (the e2e control plane), ${large.connectors.toLocaleString('en-US')} connectors in ${NAMESPACES} namespaces; the service lists them in pages of 500 and watches. Load: wrk over HTTPS on loopback, ${WARMUP} s warm-up + ${SECONDS} s, ${PIN ? 'service pinned to CPU 0, wrk to CPU 1' : 'unpinned'}.`,
@@ -587,20 +575,8 @@ function writeMarkdown(result: Json, small: SizeResult, large: SizeResult): void
         ]
       : []),
     ...(result.goals as { id: string; value: number; target: number; met: boolean; unit: string }[]).map((g) => `- ${g.met ? 'met' : '**missed**'}: ${g.id}: ${g.value} ${g.unit} (target ${g.target})`),
-    SCALE_END,
   ];
-  const section = lines.join('\n') + '\n';
-  const existing = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  let text: string;
-  const at = existing.indexOf(SCALE_MARKER);
-  if (at >= 0) {
-    const end = existing.indexOf(SCALE_END, at);
-    text = existing.slice(0, at) + section.trimEnd() + (end >= 0 ? existing.slice(end + SCALE_END.length) : '\n');
-  } else {
-    const pc = existing.indexOf(PODCREATE_MARKER);
-    text = pc >= 0 ? existing.slice(0, pc) + section + '\n' + existing.slice(pc) : existing.replace(/\n*$/, '\n\n') + section;
-  }
-  writeFileSync(file, text);
+  writeSection('scale', lines.join('\n'));
 }
 
 await main();

@@ -2,7 +2,7 @@
 // request and the cluster view come in, a response and a log reason go out.
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
-import { podAdmissionEvents, type AgentEvent } from '../injection/events.ts';
+import { podAdmissionEvents, type AgentEvent, type PodAdmission } from '../injection/events.ts';
 import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
@@ -21,16 +21,53 @@ export interface AdmissionContext {
   readonly events?: boolean;
 }
 
-export interface Decision {
+/** What the pod handler keeps to compute the agents' Events after the answer is written. */
+type EventInputs = PodAdmission;
+
+/**
+ * A handler's answer. One class, so every decision on the request path has the same shape
+ * (V8 keeps the handlers optimised only while the objects they see keep one map); optional
+ * fields are `undefined` (pino and JSON drop them). The log line's `injected` and the
+ * agents' Events are computed on first read, after the response is written, never on the
+ * request path, and only once.
+ */
+export class Decision {
   readonly response: AdmissionResponse;
   /** Why the object was left alone or refused, for the log line. */
-  readonly reason?: string;
+  readonly reason: string | undefined;
   /** The cache said this namespace is not enabled although the API server sent the pod. */
-  readonly staleNamespace?: string;
+  readonly staleNamespace: string | undefined;
+  #outcome: InjectionOutcome | undefined;
+  #eventInputs: EventInputs | undefined;
+  #injected: string | undefined | null = null;
+  #events: AgentEvent[] | undefined | null = null;
+
+  constructor(response: AdmissionResponse, reason: string | undefined, staleNamespace: string | undefined = undefined, outcome: InjectionOutcome | undefined = undefined, eventInputs: EventInputs | undefined = undefined) {
+    this.response = response;
+    this.reason = reason;
+    this.staleNamespace = staleNamespace;
+    this.#outcome = outcome;
+    this.#eventInputs = eventInputs;
+  }
+
   /** Pods: which container got which connectors (`container=ref,ref ...`), for the log line. */
-  readonly injected?: string;
-  /** Pods: the Events for the agents' owners; never for a dry run. Recorded after the response, off the request path. */
-  readonly events?: AgentEvent[];
+  get injected(): string | undefined {
+    if (this.#injected === null) this.#injected = this.#outcome ? injectedSummary(this.#outcome) : undefined;
+    return this.#injected;
+  }
+
+  /**
+   * Pods: the Events for the agents' owners (undefined when there are none, for a dry run,
+   * or where no recorder runs). Computed on first read: the server reads it after the answer.
+   */
+  get events(): AgentEvent[] | undefined {
+    if (this.#events === null) {
+      const events = this.#eventInputs ? podAdmissionEvents(this.#eventInputs) : [];
+      this.#events = events.length > 0 ? events : undefined;
+      this.#eventInputs = undefined;
+    }
+    return this.#events;
+  }
 }
 
 /** A request that decodes but cannot be acted on (HTTP 400 with this reason). */
@@ -43,7 +80,7 @@ export type Handler = (req: AdmissionRequest, ctx: AdmissionContext) => Decision
 function unexpectedKind(req: AdmissionRequest, path: string): Decision {
   const what = `${req.kind.group || 'core'}/${req.kind.version} ${req.kind.kind}`;
   const reason = `${path} does not handle ${what}; allowed unchanged (check the webhook configuration's rules)`;
-  return { response: allowed(req.uid, [`komputer-connector-webhook: ${reason}`]), reason };
+  return new Decision(allowed(req.uid, [`komputer-connector-webhook: ${reason}`]), reason);
 }
 
 function podNamespace(req: AdmissionRequest): string {
@@ -65,7 +102,7 @@ export const mutatePod: Handler = (req, ctx) => {
   if (req.kind.group !== '' || req.kind.kind !== 'Pod') return unexpectedKind(req, PATHS.mutatePods);
   const ephemeral = req.subResource === EPHEMERAL_CONTAINERS && req.operation === 'UPDATE';
   if (!ephemeral && (req.operation !== 'CREATE' || req.subResource !== '')) {
-    return { response: allowed(req.uid), reason: `operation ${req.operation}${req.subResource ? ` on pods/${req.subResource}` : ''} is not mutated` };
+    return new Decision(allowed(req.uid), `operation ${req.operation}${req.subResource ? ` on pods/${req.subResource}` : ''} is not mutated`);
   }
   if (!req.object) throw new BadRequest(`request.object is missing for a ${ephemeral ? 'pods/ephemeralcontainers UPDATE' : 'CREATE'}`);
   const namespace = podNamespace(req);
@@ -82,26 +119,24 @@ export const mutatePod: Handler = (req, ctx) => {
   }
   const response = patched(req.uid, outcome.patch, outcome.warnings);
   const reason = outcome.skipped ?? (outcome.patch.length === 0 ? 'already injected' : undefined);
-  const injected = injectedSummary(outcome);
-  // A dry run changes nothing, so it tells nobody anything either.
-  const events = ctx.events && !req.dryRun ? podAdmissionEvents({ pod: req.object, oldPod: ephemeral ? req.oldObject : undefined, namespace, view: ctx.view, outcome }) : [];
-  return {
-    response,
-    ...(reason === undefined ? {} : { reason }),
-    ...(injected ? { injected } : {}),
-    ...(outcome.namespaceNotEnabled ? { staleNamespace: namespace } : {}),
-    ...(events.length > 0 ? { events } : {}),
-  };
+  // A dry run changes nothing, so it tells nobody anything either. The Events themselves are
+  // computed from these inputs after the answer (Decision.events).
+  const eventInputs: EventInputs | undefined = ctx.events && !req.dryRun ? { pod: req.object, oldPod: ephemeral ? req.oldObject : undefined, namespace, view: ctx.view, outcome } : undefined;
+  return new Decision(response, reason, outcome.namespaceNotEnabled ? namespace : undefined, outcome, eventInputs);
 };
 
 /** `container=ref,ref` per injected container, for the log line: which member got what. */
 function injectedSummary(outcome: InjectionOutcome): string | undefined {
-  const parts = outcome.containers.filter((c) => c.injected.length > 0).map((c) => `${c.container}=${c.injected.join(',')}`);
-  return parts.length > 0 ? parts.join(' ') : undefined;
+  let out = '';
+  for (const c of outcome.containers) {
+    if (c.injected.length === 0) continue;
+    out += `${out === '' ? '' : ' '}${c.container}=${c.injected.join(',')}`;
+  }
+  return out === '' ? undefined : out;
 }
 
 function verdictResponse(uid: string, v: Verdict): Decision {
-  return v.allowed ? { response: allowed(uid, v.warnings) } : { response: denied(uid, v.message ?? 'denied', v.warnings), reason: v.message ?? 'denied' };
+  return v.allowed ? new Decision(allowed(uid, v.warnings), undefined) : new Decision(denied(uid, v.message ?? 'denied', v.warnings), v.message ?? 'denied');
 }
 
 function decodeOrBadRequest<T>(decode: () => T): T {
@@ -134,11 +169,11 @@ function sameConnectorSpec(a: Connector, b: Connector): boolean {
 /** Connectors and agents, CREATE and UPDATE; DELETE (and finishing one) is never blocked. */
 export const validateKomputer: Handler = (req, ctx) => {
   if (req.kind.group !== GROUP || (req.kind.kind !== CONNECTOR_KIND && req.kind.kind !== AGENT_KIND)) return unexpectedKind(req, PATHS.validate);
-  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return { response: allowed(req.uid), reason: `operation ${req.operation} is not validated` };
+  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return new Decision(allowed(req.uid), `operation ${req.operation} is not validated`);
   if (!req.object) throw new BadRequest(`request.object is missing for a ${req.operation}`);
   const object = req.object;
   // Finalizer removal on an object being deleted arrives as an UPDATE.
-  if (req.operation === 'UPDATE' && beingDeleted(object)) return { response: allowed(req.uid), reason: 'object is being deleted' };
+  if (req.operation === 'UPDATE' && beingDeleted(object)) return new Decision(allowed(req.uid), 'object is being deleted');
   const oldObject = req.operation === 'UPDATE' ? req.oldObject : undefined;
   if (req.kind.kind === CONNECTOR_KIND) {
     const connector = decodeOrBadRequest(() => decodeConnector(object, req.namespace || undefined, true));
@@ -167,9 +202,14 @@ export function handlerForKind(req: AdmissionRequest): Handler {
   return req.kind.group === '' && req.kind.kind === 'Pod' ? mutatePod : validateKomputer;
 }
 
+/** Both variants carry every field (unused ones undefined), so the server sees one shape per variant. */
 export type ReviewOutcome =
-  | { ok: true; body: AdmissionReviewOut; request: AdmissionRequest; decision: Decision; error?: unknown }
-  | { ok: false; reason: string; request?: AdmissionRequest };
+  | { ok: true; body: AdmissionReviewOut; request: AdmissionRequest; decision: Decision; error: unknown; reason: undefined }
+  | { ok: false; reason: string; request: AdmissionRequest | undefined; body: undefined; decision: undefined; error: undefined };
+
+function refused(reason: string, request: AdmissionRequest | undefined): ReviewOutcome {
+  return { ok: false, reason, request, body: undefined, decision: undefined, error: undefined };
+}
 
 /**
  * Decodes a parsed body and runs the handler: the single code path behind the HTTPS
@@ -178,15 +218,15 @@ export type ReviewOutcome =
  */
 export function processReview(body: unknown, ctx: AdmissionContext, pick: (req: AdmissionRequest) => Handler): ReviewOutcome {
   const decoded = decodeReview(body);
-  if (!decoded.ok) return { ok: false, reason: decoded.reason };
+  if (!decoded.ok) return refused(decoded.reason, undefined);
   const request = decoded.request;
   try {
     const decision = pick(request)(request, ctx);
-    return { ok: true, body: review(decision.response), request, decision };
+    return { ok: true, body: review(decision.response), request, decision, error: undefined, reason: undefined };
   } catch (error) {
-    if (error instanceof BadRequest) return { ok: false, reason: error.message, request };
-    const decision = { response: denied(request.uid, 'internal error in komputer-connector-webhook (see its log)', [], 500), reason: 'internal error' };
-    return { ok: true, body: review(decision.response), request, decision, error };
+    if (error instanceof BadRequest) return refused(error.message, request);
+    const decision = new Decision(denied(request.uid, 'internal error in komputer-connector-webhook (see its log)', [], 500), 'internal error');
+    return { ok: true, body: review(decision.response), request, decision, error, reason: undefined };
   }
 }
 
@@ -199,9 +239,10 @@ export const NAMESPACE_CACHE_WAIT_MS = 2000;
  * milliseconds behind a label just set. Wait for the cached namespace to change (no API
  * call) and decide again; after the bound, the cache's answer stands.
  */
-export async function processReviewAwaitingCache(body: unknown, ctx: AdmissionContext, pick: (req: AdmissionRequest) => Handler): Promise<ReviewOutcome> {
+export function processReviewAwaitingCache(body: unknown, ctx: AdmissionContext, pick: (req: AdmissionRequest) => Handler): ReviewOutcome | Promise<ReviewOutcome> {
   const first = processReview(body, ctx, pick);
   const ns = first.ok ? first.decision.staleNamespace : undefined;
+  // The usual case answers synchronously: no promise, no microtask on the request path.
   if (!ns || !ctx.awaitNamespaceChange) return first;
-  return (await ctx.awaitNamespaceChange(ns, NAMESPACE_CACHE_WAIT_MS)) ? processReview(body, ctx, pick) : first;
+  return ctx.awaitNamespaceChange(ns, NAMESPACE_CACHE_WAIT_MS).then((changed) => (changed ? processReview(body, ctx, pick) : first));
 }

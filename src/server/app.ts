@@ -25,6 +25,19 @@ export interface AppOptions {
   readonly events?: { record(events: readonly AgentEvent[] | undefined): void };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The answer as express's res.json sends it (the same headers and bytes), written directly:
+ * express would check the charset, weigh an ETag and copy the text into a Buffer first. A
+ * string body goes out in one write with the headers.
+ */
+function sendJson(res: Response, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(text))]);
+  res.end(text);
+}
+
 function reject(res: Response, status: number, reason: string): void {
   res.status(status).type('text/plain').send(reason + '\n');
 }
@@ -48,58 +61,79 @@ export function createApp(options: AppOptions): Express {
 
   for (const [path, handler] of ROUTES) {
     const pick = (): Handler => handler;
-    app.post(path, async (req: Request, res: Response) => {
+    // Metric children bound once per route: no label lookup on the request path.
+    const counted = { patched: metrics.requests.labels(path, 'patched'), allowed: metrics.requests.labels(path, 'allowed'), denied: metrics.requests.labels(path, 'denied'), error: metrics.requests.labels(path, 'error') };
+    const timed = metrics.duration.labels(path);
+    const warned = metrics.warnings.labels(path);
+    const bad = metrics.badRequests.labels(path);
+    app.post(path, (req: Request, res: Response) => {
       if (options.draining?.()) res.setHeader('Connection', 'close');
       if (!isJsonContentType(req.headers['content-type'])) {
         req.resume();
-        metrics.badRequests.inc({ path });
+        bad.inc();
         logger.warn({ path, contentType: req.headers['content-type'] ?? null }, 'rejected: content type must be application/json');
         reject(res, 400, 'content type must be application/json');
         return;
       }
-      const body = await readBody(req, maxBodyBytes);
-      const start = process.hrtime.bigint();
-      const parsed = body.ok ? parseJson(body.text) : body;
-      const outcome: ReviewOutcome = parsed.ok ? await processReviewAwaitingCache(parsed.value, context, pick) : { ok: false, reason: parsed.reason };
-      if (!outcome.ok) {
-        metrics.badRequests.inc({ path });
-        logger.warn({ path, uid: outcome.request?.uid, reason: outcome.reason }, 'rejected: not a usable AdmissionReview');
-        if (!body.ok) res.setHeader('Connection', 'close');
-        reject(res, 400, outcome.reason);
+      return readBody(req, maxBodyBytes).then((body) => {
+        const start = process.hrtime.bigint();
+        const parsed = body.ok ? parseJson(body.text) : body;
+        if (!parsed.ok) return answer(res, parsed.reason, undefined, body.ok, start);
+        const outcome = processReviewAwaitingCache(parsed.value, context, pick);
+        // Almost always synchronous; a promise only while the namespace cache catches up.
+        if (outcome instanceof Promise) return outcome.then((o) => answer(res, undefined, o, true, start));
+        answer(res, undefined, outcome, true, start);
+      });
+    });
+
+    /** Writes the answer, then (after it) hands over the Events, counts and logs the request. */
+    const answer = (res: Response, unusable: string | undefined, outcome: ReviewOutcome | undefined, bodyRead: boolean, start: bigint): void => {
+      if (outcome === undefined || !outcome.ok) {
+        const reason = outcome === undefined ? unusable! : outcome.reason;
+        bad.inc();
+        logger.warn({ path, uid: outcome?.request?.uid, reason }, 'rejected: not a usable AdmissionReview');
+        if (!bodyRead) res.setHeader('Connection', 'close');
+        reject(res, 400, reason);
         return;
       }
-      res.json(outcome.body);
+      sendJson(res, outcome.body);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const r = outcome.request;
+      const decision = outcome.decision;
       // After the answer, and only enqueued: an Event never delays or fails an admission.
-      try {
-        if (!outcome.request.dryRun) options.events?.record(outcome.decision.events);
-      } catch (err) {
-        logger.error({ err }, 'recording events failed; the admission was answered');
+      // Reading decision.events is what computes them (never for a dry run).
+      if (options.events && !r.dryRun) {
+        try {
+          options.events.record(decision.events);
+        } catch (err) {
+          logger.error({ err }, 'recording events failed; the admission was answered');
+        }
       }
       const response = outcome.body.response;
       const verdict = outcome.error ? 'error' : verdictOf(response);
-      metrics.requests.inc({ path, verdict });
-      metrics.duration.observe({ path }, seconds);
-      if (response.warnings) metrics.warnings.inc({ path }, response.warnings.length);
-      const r = outcome.request;
+      counted[verdict].inc();
+      timed.observe(seconds);
+      if (response.warnings) warned.inc(response.warnings.length);
+      // One fixed shape for every request's line (pino drops the undefined fields).
       const line = {
         uid: r.uid,
         namespace: r.namespace,
         name: r.name,
         kind: r.kind.kind,
         operation: r.operation,
-        ...(r.subResource ? { subResource: r.subResource } : {}),
+        subResource: r.subResource === '' ? undefined : r.subResource,
         user: r.user,
         dryRun: r.dryRun,
         verdict,
-        reason: outcome.decision.reason,
-        injected: outcome.decision.injected,
+        reason: decision.reason,
+        injected: decision.injected,
         warnings: response.warnings,
         ms: Math.round(seconds * 1e5) / 100,
+        err: outcome.error,
       };
-      if (outcome.error) logger.error({ ...line, err: outcome.error }, 'admission handler failed');
+      if (outcome.error) logger.error(line, 'admission handler failed');
       else requests.info(line, 'admission');
-    });
+    };
   }
 
   healthRoutes(app, options.readiness);

@@ -19,7 +19,13 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
       resolve({ ok: false, reason: `body of ${declared} bytes exceeds the limit of ${maxBytes} bytes` });
       return;
     }
-    const chunks: Buffer[] = [];
+    // A body that arrives in one chunk is decoded from it as is; with more chunks and a
+    // Content-Length (what the API server sends), they are copied straight into one buffer
+    // of that size, and otherwise (chunked encoding) gathered and joined once.
+    const expected = Number.isFinite(declared) && declared >= 0 ? declared : -1;
+    let first: Buffer | undefined;
+    let sized: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
     let size = 0;
     let done = false;
     const finish = (result: BodyResult): void => {
@@ -29,17 +35,37 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
       resolve(result);
     };
     const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        chunks.length = 0;
+      const total = size + chunk.length;
+      if (total > maxBytes) {
+        first = sized = chunks = undefined;
         req.resume();
         finish({ ok: false, reason: `body exceeds the limit of ${maxBytes} bytes` });
         return;
       }
-      chunks.push(chunk);
+      if (first === undefined && size === 0) first = chunk;
+      else if (expected >= total) {
+        if (sized === undefined) {
+          sized = Buffer.allocUnsafe(expected);
+          first!.copy(sized, 0);
+        }
+        chunk.copy(sized, size);
+      } else if (sized !== undefined) {
+        // Longer than its Content-Length (Node's parser does not let this through).
+        first = sized = undefined;
+        req.resume();
+        finish({ ok: false, reason: 'body longer than its Content-Length' });
+        return;
+      } else {
+        chunks ??= [first!];
+        chunks.push(chunk);
+      }
+      size = total;
     };
     req.on('data', onData);
-    req.on('end', () => finish({ ok: true, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') }));
+    req.on('end', () => {
+      const text = sized !== undefined ? sized.toString('utf8', 0, size) : chunks !== undefined ? Buffer.concat(chunks).toString('utf8') : first !== undefined ? first.toString('utf8') : '';
+      finish({ ok: true, text });
+    });
     req.on('error', () => finish({ ok: false, reason: 'the request body could not be read' }));
     req.on('aborted', () => finish({ ok: false, reason: 'the request was aborted' }));
   });

@@ -32,6 +32,7 @@ import { startEnvironment, stopEnvironment, type Environment, type WebhookServic
 import { log } from './harness/log.ts';
 import { freePort } from './harness/ports.ts';
 import { httpGet } from './harness/webhook.ts';
+import { sampleSum, sumBy } from '../helpers/prometheus.ts';
 import { adminClients, expectedStatuses, mapLimit, pollUntil, scrape, servedCertificate, sleep, waitForCounts, type Clients } from './fixtures/cluster.ts';
 import { etcdCompact, etcdRevision } from './fixtures/faults/etcd.ts';
 import { ensureHaproxy, startHaproxy } from './fixtures/faults/haproxy.ts';
@@ -209,11 +210,7 @@ async function waitReady(service: WebhookService, what: string, timeoutMs = 30_0
 
 /** Admission requests a replica answered on /mutate/pods so far (all verdicts). */
 async function mutateRequests(service: WebhookService): Promise<number> {
-  let total = 0;
-  for (const line of (await scrape(service.metricsPort)).split('\n')) {
-    if (line.startsWith('komputer_webhook_admission_requests_total{') && line.includes('path="/mutate/pods"')) total += Number(line.split(' ').at(-1));
-  }
-  return total;
+  return sampleSum(await scrape(service.metricsPort), 'komputer_webhook_admission_requests_total', { path: '/mutate/pods' });
 }
 
 const WEBHOOK_KINDS = ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'] as const;
@@ -245,12 +242,7 @@ const WATCHED_KINDS = ['namespaces', 'connectors', 'agents', 'policy'] as const;
 
 /** komputer_webhook_watch_restarts_total per kind, all reasons. */
 async function watchRestartsByKind(service: WebhookService): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const line of (await scrape(service.metricsPort)).split('\n')) {
-    const m = /^komputer_webhook_watch_restarts_total\{[^}]*kind="([^"]+)"[^}]*\} (\S+)/.exec(line);
-    if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
-  }
-  return out;
+  return sumBy(await scrape(service.metricsPort), 'komputer_webhook_watch_restarts_total', 'kind');
 }
 
 /** The reflectors' retry delays (ms) logged since `offset`. */

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { startEnvironment, stopEnvironment, warningsOf, type Environment, type KubectlResult } from './harness/index.ts';
 import { poll } from './harness/poll.ts';
 import { httpsGet } from './harness/webhook.ts';
+import { sampleValue } from '../helpers/prometheus.ts';
 
 const NS = 'e2e-policy';
 const API = 'komputer.komputer.ai/v1alpha1';
@@ -90,8 +91,7 @@ function metrics(): Promise<string> {
 }
 
 async function metricValue(name: string): Promise<number | undefined> {
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics());
-  return match?.[1] === undefined ? undefined : Number(match[1]);
+  return sampleValue(await metrics(), name);
 }
 
 async function setPolicy(text: string): Promise<void> {

@@ -76,6 +76,39 @@ describe('admission server', () => {
     assert.match(res.text, /exceeds the limit/);
   });
 
+  test('a body in several pieces, with or without content-length, gets the same answer as in one; the answer is JSON with its length', async () => {
+    const { request } = await import('node:https');
+    const text = JSON.stringify(podReview(POD, 'team-a'));
+    const send = (pieces: number, declared: boolean): Promise<{ status: number; headers: Record<string, unknown>; text: string }> =>
+      new Promise((resolve, reject) => {
+        const headers: Record<string, string | number> = { 'content-type': 'application/json', ...(declared ? { 'content-length': Buffer.byteLength(text) } : { 'transfer-encoding': 'chunked' }) };
+        const req = request({ host: '127.0.0.1', port: server.port, path: '/mutate/pods', method: 'POST', ca: certs.ca, headers, agent: false }, (r) => {
+          let t = '';
+          r.on('data', (c: Buffer) => (t += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, text: t }));
+        });
+        req.on('error', reject);
+        const size = Math.ceil(text.length / pieces);
+        // Separate writes with a pause between them, so they arrive as separate chunks.
+        const next = (i: number): void => {
+          if (i * size >= text.length) return void req.end();
+          req.write(text.slice(i * size, (i + 1) * size));
+          setTimeout(() => next(i + 1), 5);
+        };
+        next(0);
+      });
+    const one = await send(1, true);
+    assert.equal(one.status, 200);
+    assert.equal(one.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(Number(one.headers['content-length']), Buffer.byteLength(one.text));
+    assert.ok((JSON.parse(one.text) as { response: { patch?: string } }).response.patch, 'the pod is patched');
+    for (const [pieces, declared] of [[3, true], [3, false]] as const) {
+      const res = await send(pieces, declared);
+      assert.equal(res.status, 200);
+      assert.equal(res.text, one.text, `${pieces} pieces, ${declared ? 'content-length' : 'chunked'}`);
+    }
+  });
+
   test('a pod UPDATE (not the ephemeralcontainers subresource) is allowed untouched', async () => {
     for (const subResource of [undefined, 'status', 'resize']) {
       const res = await post(server.port, '/mutate/pods', JSON.stringify(podReview(POD, 'team-a', { operation: 'UPDATE', oldObject: POD, ...(subResource ? { subResource } : {}) })), certs.ca);

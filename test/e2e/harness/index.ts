@@ -77,6 +77,8 @@ export interface ExtraServiceOptions {
   readonly readyProbe?: 'tls' | 'metrics';
   /** Budget for /readyz at each start (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /** The compiled CLI to run (default: this checkout's). */
+  readonly entryPoint?: string;
 }
 
 export interface Timings {
@@ -232,6 +234,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
           ...(extra.nodeFlags === undefined ? {} : { nodeFlags: extra.nodeFlags }),
           ...(extra.readyProbe === undefined ? {} : { readyProbe: extra.readyProbe }),
           ...(extra.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: extra.readyTimeoutMs }),
+          ...(extra.entryPoint === undefined ? {} : { entryPoint: extra.entryPoint }),
         });
         extras.push({ name: extra.name, service: created });
         return created;

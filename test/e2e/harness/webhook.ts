@@ -42,6 +42,8 @@ export interface WebhookServiceOptions {
   readonly readyProbe?: 'tls' | 'metrics';
   /** Name in logs (default `webhook`), e.g. for a second replica. */
   readonly name?: string;
+  /** The compiled CLI to run (default: this checkout's dist/src/cli/main.js; the bench's baseline builds run their own). */
+  readonly entryPoint?: string;
 }
 
 export interface WebhookService {
@@ -91,8 +93,9 @@ export function httpsGet(url: string, ca: string, timeoutMs = 3_000): Promise<{ 
 }
 
 export async function createWebhookService(options: WebhookServiceOptions): Promise<WebhookService> {
-  if (!existsSync(serviceEntryPoint)) {
-    throw new Error(`${path.relative(repoRoot, serviceEntryPoint)} is missing: run \`npm run build\` first`);
+  const entryPoint = options.entryPoint ?? serviceEntryPoint;
+  if (!existsSync(entryPoint)) {
+    throw new Error(`${path.relative(repoRoot, entryPoint)} is missing: run \`npm run build\` first`);
   }
   const certDir = path.join(options.dir, 'webhook-certs');
   await mkdir(certDir, { recursive: true, mode: 0o700 });
@@ -103,7 +106,7 @@ export async function createWebhookService(options: WebhookServiceOptions): Prom
   const url = `https://127.0.0.1:${options.port}`;
   const args = [
     ...(options.nodeFlags ?? SERVE_NODE_FLAGS),
-    serviceEntryPoint,
+    entryPoint,
     'serve',
     // Files from the harness CA (the caBundle the harness put in the webhook
     // configurations); the self-managed mode has its own e2e test.

@@ -270,7 +270,9 @@ describe('values.schema.json: bad values fail at helm install, naming the key', 
     { name: 'timeoutSeconds over 30', args: sets('webhook.validating.timeoutSeconds=60'), key: /\/webhook\/validating\/timeoutSeconds/, why: /30/ },
     { name: 'a number as a label value', args: sets('commonLabels.generation=2'), key: /\/commonLabels\/generation/, why: /want string/ },
     { name: 'a webhook.url with a path', args: sets('webhook.url=https://127.0.0.1:8443/mutate'), key: /\/webhook\/url/, why: /pattern/ },
-    { name: 'another injection label (the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /\/injection\/namespaceLabel\/key/, why: /komputer\.ai\/connector-injection/ },
+    { name: 'an injection label (not a value: the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /'injection'/, why: /additional propert/i },
+    { name: 'one replica with the default PDB (minAvailable 1 blocks every drain)', args: sets('replicaCount=1'), key: /podDisruptionBudget\.minAvailable=1 with replicaCount=1/, why: /node drain/ },
+    { name: 'a PDB that allows no eviction (maxUnavailable 0)', args: sets('podDisruptionBudget.maxUnavailable=0'), key: /podDisruptionBudget\.maxUnavailable=0/, why: /node drain/ },
     { name: 'a policy entry field typo', args: sets('policy.entries[0].id=acme', 'policy.entries[0].allowedAuthType={oauth}'), key: /'allowedAuthType'/, why: /additional propert/i },
     { name: 'existing-secret mode without a Secret name', args: sets('certificates.mode=existing-secret'), key: /certificates\.existingSecret\.name/, why: /required/ },
     { name: 'a log level the service does not know', args: sets('logLevel=verbose'), key: /\/logLevel/, why: /info/ },
@@ -402,6 +404,17 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.deepEqual(rule.spec.groups, file.groups);
     assert.equal(rule.metadata.labels['release'], 'prometheus');
     assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'PrometheusRule'), 'off by default');
+  });
+
+  test('prometheusRule: the latency thresholds are half of each webhook\'s timeoutSeconds', () => {
+    const expr = (name: string): string => {
+      const rule = find(rendered.get(name)!, 'PrometheusRule') as { spec: { groups: { rules: { alert?: string; expr: string }[] }[] } };
+      return rule.spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'KomputerWebhookAdmissionLatencyHigh')!.expr;
+    };
+    assert.match(expr('prometheusRule on'), /> 2\.5 # threshold: half of webhook\.mutating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule on'), /> 2\.5 # threshold: half of webhook\.validating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule with other webhook timeouts'), /> 5 # threshold: half of webhook\.mutating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule with other webhook timeouts'), /> 0\.5 # threshold: half of webhook\.validating\.timeoutSeconds/);
   });
 
   test('policy: the ConfigMap the service reads, accepted by its own parser', () => {

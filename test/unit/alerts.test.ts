@@ -67,6 +67,7 @@ function selectors(expr: string): Selector[] {
   const out: Selector[] = [];
   // Drop label lists of grouping/matching modifiers and range/subquery durations first.
   const text = expr
+    .replace(/#[^\n]*/g, ' ') // PromQL comments (the threshold markers the chart rewrites)
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ');
   const re = /([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g;

@@ -6,6 +6,14 @@ Names are fixed, as in manifests/base: the service's defaults (--webhook-config-
 {{- define "kcw.tlsSecretName" -}}komputer-connector-webhook-tls{{- end }}
 
 {{/*
+The namespace label that opts a namespace in. Not a value: the service checks the same label
+itself (src/injection/detect.ts) and the platform sets it, so another label would make the
+API server send requests the service then ignores.
+*/}}
+{{- define "kcw.injectionLabelKey" -}}komputer.ai/connector-injection{{- end }}
+{{- define "kcw.injectionLabelValue" -}}enabled{{- end }}
+
+{{/*
 Labels every object carries. The first two are the ones manifests/base puts on everything;
 the rest are Helm's conventional ones (normalised away by the chart/manifests sameness test).
 */}}
@@ -61,6 +69,20 @@ app.kubernetes.io/component: webhook
 {{- end }}
 {{- if not .Values.certificates.existingSecret.caBundle }}
 {{- fail "certificates.existingSecret.caBundle is required when certificates.mode is existing-secret (PEM of the CA that signed the Secret's tls.crt: the API server trusts only it)" }}
+{{- end }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (include "kcw.inCluster" .) }}
+{{- $max := toString $pdb.maxUnavailable }}
+{{- if ne $max "" }}
+{{- if has $max (list "0" "0%") }}
+{{- fail (printf "podDisruptionBudget.maxUnavailable=%s lets no replica be evicted, so every node drain that would evict one blocks: use 1 (or a percentage above 0), or podDisruptionBudget.enabled=false" $max) }}
+{{- end }}
+{{- else }}
+{{- $min := toString $pdb.minAvailable }}
+{{- if or (eq $min "100%") (and (not (hasSuffix "%" $min)) (ge (int $pdb.minAvailable) (int .Values.replicaCount))) }}
+{{- fail (printf "podDisruptionBudget.minAvailable=%s with replicaCount=%d lets no replica be evicted, so every node drain that would evict one blocks: run replicaCount=2 or more (the pod webhook fails closed), or set podDisruptionBudget.maxUnavailable=1, or podDisruptionBudget.enabled=false" $min (int .Values.replicaCount)) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

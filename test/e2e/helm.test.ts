@@ -272,6 +272,11 @@ describe('values.schema.json: bad values fail at helm install, naming the key', 
     { name: 'a webhook.url with a path', args: sets('webhook.url=https://127.0.0.1:8443/mutate'), key: /\/webhook\/url/, why: /pattern/ },
     { name: 'an injection label (not a value: the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /'injection'/, why: /additional propert/i },
     { name: 'one replica with the default PDB (minAvailable 1 blocks every drain)', args: sets('replicaCount=1'), key: /podDisruptionBudget\.minAvailable=1 with replicaCount=1/, why: /node drain/ },
+    { name: 'the same port for HTTPS and metrics', args: sets('webhook.port=9090'), key: /webhook\.port and metrics\.port are both 9090/, why: /their own ports/ },
+    { name: 'hostNetwork on a privileged port', args: sets('hostNetwork=true', 'webhook.port=443'), key: /webhook\.port=443 with hostNetwork/, why: /below 1024/ },
+    { name: 'hostNetwork on the kubelet\'s port', args: sets('hostNetwork=true', 'webhook.port=10250'), key: /webhook\.port=10250 with hostNetwork/, why: /kubelet/ },
+    { name: 'a dnsPolicy Kubernetes does not know', args: sets('dnsPolicy=ClusterLast'), key: /\/dnsPolicy/, why: /ClusterFirst/ },
+    { name: 'a webhook.port out of range', args: sets('webhook.port=70000'), key: /\/webhook\/port/, why: /65535/ },
     { name: 'a PDB that allows no eviction (maxUnavailable 0)', args: sets('podDisruptionBudget.maxUnavailable=0'), key: /podDisruptionBudget\.maxUnavailable=0/, why: /node drain/ },
     { name: 'a policy entry field typo', args: sets('policy.entries[0].id=acme', 'policy.entries[0].allowedAuthType={oauth}'), key: /'allowedAuthType'/, why: /additional propert/i },
     { name: 'existing-secret mode without a Secret name', args: sets('certificates.mode=existing-secret'), key: /certificates\.existingSecret\.name/, why: /required/ },
@@ -459,6 +464,28 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.equal(mutating!.webhooks[0]!.timeoutSeconds, 10);
     assert.equal(mutating!.webhooks[0]!.failurePolicy, 'Fail');
     assert.equal(validating!.webhooks[0]!.failurePolicy, 'Fail');
+  });
+
+  test('networking: webhook.port, hostNetwork and dnsPolicy reach the pod; the Service keeps 443', () => {
+    const pod = (name: string): PodSpec & { hostNetwork?: boolean; dnsPolicy?: string } => (find(rendered.get(name)!, 'Deployment') as unknown as Deployment).spec.template.spec;
+    const defaults = pod('defaults');
+    assert.equal(defaults.hostNetwork, undefined);
+    assert.equal(defaults.dnsPolicy, undefined);
+    assert.equal(defaults.containers[0]!.ports.find((p) => p.name === 'https')?.containerPort, 8443);
+    const gke = pod('another HTTPS port (GKE private clusters)');
+    const c = gke.containers[0]!;
+    assert.equal(c.args[c.args.indexOf('--port') + 1], '10250');
+    assert.equal(c.ports.find((p) => p.name === 'https')?.containerPort, 10250);
+    assert.equal(gke.hostNetwork, undefined);
+    const svc = find(rendered.get('another HTTPS port (GKE private clusters)')!, 'Service') as { spec: { ports: { name: string; port: number; targetPort: string }[] } };
+    assert.deepEqual(svc.spec.ports.find((p) => p.name === 'https'), { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' });
+    const eks = pod('hostNetwork (EKS with a custom CNI)');
+    assert.equal(eks.hostNetwork, true);
+    assert.equal(eks.dnsPolicy, 'ClusterFirstWithHostNet');
+    const e = eks.containers[0]!;
+    assert.deepEqual([e.args[e.args.indexOf('--port') + 1], e.args[e.args.indexOf('--metrics-port') + 1]], ['10260', '10261']);
+    assert.deepEqual(e.ports.map((p) => [p.name, p.containerPort]), [['https', 10260], ['metrics', 10261]]);
+    assert.equal(pod('hostNetwork with an explicit dnsPolicy').dnsPolicy, 'Default');
   });
 
   test('webhook.url: clientConfig.url, no in-cluster workload', () => {

@@ -71,6 +71,23 @@ app.kubernetes.io/component: webhook
 {{- fail "certificates.existingSecret.caBundle is required when certificates.mode is existing-secret (PEM of the CA that signed the Secret's tls.crt: the API server trusts only it)" }}
 {{- end }}
 {{- end }}
+{{- if include "kcw.inCluster" . }}
+{{- $https := int .Values.webhook.port }}
+{{- $metrics := int .Values.metrics.port }}
+{{- if eq $https $metrics }}
+{{- fail (printf "webhook.port and metrics.port are both %d: the HTTPS admission endpoint and the plain-HTTP metrics/probe endpoint need their own ports" $https) }}
+{{- end }}
+{{- if .Values.hostNetwork }}
+{{- range $name, $port := dict "webhook.port" $https "metrics.port" $metrics }}
+{{- if lt $port 1024 }}
+{{- fail (printf "%s=%d with hostNetwork: the service runs as a non-root user without capabilities and cannot bind a node port below 1024; pick a free port of 1024 or more (e.g. 10260)" $name $port) }}
+{{- end }}
+{{- if eq $port 10250 }}
+{{- fail (printf "%s=10250 with hostNetwork: that is the kubelet's port on every node; pick another free port (e.g. 10260)" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (include "kcw.inCluster" .) }}
 {{- $max := toString $pdb.maxUnavailable }}

@@ -9,7 +9,8 @@
 //               their overlays (normalising only CHART_ONLY_LABELS / CHART_ONLY_ANNOTATIONS;
 //               the base's Namespace is the one object the chart leaves to Helm);
 //   template    `helm template` of each value set, applied with a strict server-side dry run
-//               (cert-manager's and the Prometheus Operator's kinds through minimal CRDs);
+//               (cert-manager's and the Prometheus Operator's kinds through their real
+//               CRDs, fetched from their Go modules by test/tools/fetch-crds.sh);
 //   lifecycle   `helm install` with webhook.url pointing at the service running as a local
 //               process in self-managed mode (it patches the caBundle itself): agent pods are
 //               injected; `helm upgrade` (server-side apply, then client-side) while pods are
@@ -44,7 +45,8 @@ import {
   keyOf,
   normaliseChartObject,
   sets,
-  thirdPartyCrds,
+  UPSTREAM_CRDS,
+  upstreamCrdYaml,
   valueSets,
   type Helm,
   type HelmResult,
@@ -90,8 +92,12 @@ before(async () => {
   helm = await createHelm({ home: path.join(cp.dir, 'helm-home'), kubeconfig: cp.kubeconfig });
   clients = adminClients(cp.kubeconfig);
   await installCrds(cp, resolveCrdSource(process.env, nodeCrdFs));
-  await applyYaml(cp, toYaml(thirdPartyCrds() as Obj[]));
-  for (const crd of ['issuers.cert-manager.io', 'certificates.cert-manager.io', 'prometheusrules.monitoring.coreos.com']) await waitEstablished(crd);
+  for (const name of ['cert-manager', 'prometheus-operator'] as const) {
+    const { yaml, source } = upstreamCrdYaml(name);
+    await applyYaml(cp, yaml);
+    for (const crd of UPSTREAM_CRDS[name]) await waitEstablished(crd);
+    log(`${name}'s own CRDs installed (${source})`);
+  }
   // The release namespace, as the README has admins create it (Helm does not label it).
   await k(['create', 'namespace', NS]);
   await k(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
@@ -366,11 +372,11 @@ describe('helm template: every value set passes a strict server-side dry run', (
   });
 
   test('cert-manager: the cainjector annotation on both configurations, files from the Certificate Secret', () => {
-    for (const name of ['cert-manager mode', 'cert-manager mode with a ClusterIssuer']) {
+    for (const [name, injectFrom] of [['cert-manager mode', 'komputer-connector-webhook-ca'], ['cert-manager mode with a ClusterIssuer', 'komputer-connector-webhook']] as const) {
       const objects = rendered.get(name)!;
       for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
         const config = find(objects, kind) as unknown as WebhookConfig;
-        assert.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NS}/komputer-connector-webhook`, `${name}: ${kind}`);
+        assert.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NS}/${injectFrom}`, `${name}: ${kind}`);
         for (const w of config.webhooks) assert.ok(!('caBundle' in w.clientConfig));
       }
       const spec = (find(objects, 'Deployment') as unknown as Deployment).spec.template.spec;
@@ -379,6 +385,28 @@ describe('helm template: every value set passes a strict server-side dry run', (
     }
     const certificate = find(rendered.get('cert-manager mode with a ClusterIssuer')!, 'Certificate') as { spec: { issuerRef: Obj } };
     assert.deepEqual(certificate.spec.issuerRef, { name: 'corp-ca', kind: 'ClusterIssuer' });
+  });
+
+  test('cert-manager: self-signed Issuer -> CA Certificate (key kept) -> CA Issuer -> serving Certificate, the caBundle from the CA', () => {
+    interface Cert { metadata: { name: string }; spec: { isCA?: boolean; secretName: string; issuerRef: { name: string; kind: string }; privateKey: { rotationPolicy: string }; dnsNames?: string[] } }
+    interface Issuer { metadata: { name: string }; spec: { selfSigned?: object; ca?: { secretName: string } } }
+    const objects = rendered.get('cert-manager mode')!;
+    const certs = objects.filter((o) => o['kind'] === 'Certificate') as unknown as Cert[];
+    const issuers = objects.filter((o) => o['kind'] === 'Issuer') as unknown as Issuer[];
+    assert.equal(certs.length, 2);
+    assert.equal(issuers.length, 2);
+    const ca = certs.find((c) => c.spec.isCA === true)!;
+    const serving = certs.find((c) => c.spec.isCA !== true)!;
+    const root = issuers.find((i) => i.spec.selfSigned !== undefined)!;
+    const caIssuer = issuers.find((i) => i.spec.ca !== undefined)!;
+    assert.deepEqual(ca.spec.issuerRef, { name: root.metadata.name, kind: 'Issuer' }, 'the self-signed Issuer signs only the CA');
+    assert.equal(ca.spec.privateKey.rotationPolicy, 'Never', 'the CA keeps its key across renewals');
+    assert.equal(caIssuer.spec.ca!.secretName, ca.spec.secretName, 'the CA Issuer signs with the CA Certificate\'s Secret');
+    assert.deepEqual(serving.spec.issuerRef, { name: caIssuer.metadata.name, kind: 'Issuer' }, 'the CA Issuer signs the serving certificate');
+    assert.equal(serving.spec.secretName, TLS_SECRET);
+    assert.deepEqual(serving.spec.dnsNames, [`komputer-connector-webhook.${NS}.svc`, `komputer-connector-webhook.${NS}.svc.cluster.local`]);
+    const annotation = (find(objects, 'MutatingWebhookConfiguration') as unknown as WebhookConfig).metadata.annotations?.['cert-manager.io/inject-ca-from'];
+    assert.equal(annotation, `${NS}/${ca.metadata.name}`, 'cainjector copies the CA, which a serving renewal does not change');
   });
 
   test('existing-secret: the given CA as caBundle of every webhook, the given Secret mounted', async () => {

@@ -439,6 +439,45 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'PrometheusRule'), 'off by default');
   });
 
+  test('serviceMonitor: scrapes the Service\'s metrics port, and its job is the one the rules and the dashboard select', async () => {
+    const objects = rendered.get('monitoring on (ServiceMonitor, dashboard, rules)')!;
+    const sm = find(objects, 'ServiceMonitor') as { metadata: { namespace: string; labels: Record<string, string> }; spec: { jobLabel?: string; namespaceSelector: { matchNames: string[] }; selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string; interval: string; relabelings?: Obj[]; metricRelabelings?: Obj[] }[] } };
+    const svc = find(objects, 'Service') as { metadata: { name: string; namespace: string; labels: Record<string, string> }; spec: { ports: { name: string }[] } };
+    assert.equal(sm.metadata.labels['release'], 'kube-prometheus-stack');
+    assert.deepEqual(sm.spec.namespaceSelector.matchNames, [svc.metadata.namespace]);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `the Service carries ${k}=${v}`);
+    assert.ok(!objects.some((o) => o['kind'] === 'Service' && o !== (svc as unknown) && Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => ((o['metadata'] as { labels?: Record<string, string> }).labels ?? {})[k] === v)), 'it selects only that Service');
+    assert.equal(sm.spec.endpoints.length, 1);
+    const endpoint = sm.spec.endpoints[0]!;
+    assert.ok(svc.spec.ports.some((p) => p.name === endpoint.port), `the Service has the port ${endpoint.port}`);
+    assert.equal(endpoint.path, '/metrics');
+    assert.equal(endpoint.interval, '15s');
+    assert.deepEqual(endpoint.relabelings, [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }]);
+    assert.equal(endpoint.metricRelabelings?.length, 1);
+    // The Prometheus Operator sets job to the Service's name unless jobLabel is set, and
+    // relabelings here must not touch job: that is the job the rules and the dashboard select.
+    assert.equal(sm.spec.jobLabel, undefined);
+    assert.ok(!(endpoint.relabelings ?? []).some((r) => r['targetLabel'] === 'job'));
+    const rulesFile = await readFile(path.join(CHART_DIR, 'files', 'prometheus-rules.yaml'), 'utf8');
+    const dashboardFile = await readFile(path.join(CHART_DIR, 'files', 'grafana-dashboard.json'), 'utf8');
+    const jobs = new Set([...rulesFile.matchAll(/\bjob="([^"]+)"/g), ...dashboardFile.matchAll(/\bjob=\\"([^"\\]+)\\"/g)].map((m) => m[1]));
+    assert.deepEqual([...jobs], [svc.metadata.name], 'every rule and panel selects the job the ServiceMonitor produces');
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'ServiceMonitor'), 'off by default');
+  });
+
+  test('grafanaDashboard: a ConfigMap the Grafana sidecar loads, holding files/grafana-dashboard.json', async () => {
+    const cm = find(rendered.get('monitoring on (ServiceMonitor, dashboard, rules)')!, 'ConfigMap', 'komputer-connector-webhook-dashboard') as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; data: Record<string, string> };
+    assert.equal(cm.metadata.labels['grafana_dashboard'], '1');
+    assert.equal(cm.metadata.annotations?.['grafana_folder'], 'Komputer');
+    const file = JSON.parse(await readFile(path.join(CHART_DIR, 'files', 'grafana-dashboard.json'), 'utf8')) as unknown;
+    assert.deepEqual(JSON.parse(cm.data['komputer-connector-webhook.json']!), file, 'the defaults render the file as it is');
+    const other = find(rendered.get('dashboard with other webhook timeouts')!, 'ConfigMap', 'komputer-connector-webhook-dashboard') as { data: Record<string, string> };
+    const text = other.data['komputer-connector-webhook.json']!;
+    assert.match(text, /vector\(10\) # timeout: webhook\.mutating\.timeoutSeconds/);
+    assert.match(text, /vector\(2\) # timeout: webhook\.validating\.timeoutSeconds/);
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'ConfigMap'), 'off by default');
+  });
+
   test('prometheusRule: the latency thresholds are half of each webhook\'s timeoutSeconds', () => {
     const expr = (name: string): string => {
       const rule = find(rendered.get(name)!, 'PrometheusRule') as { spec: { groups: { rules: { alert?: string; expr: string }[] }[] } };

@@ -28,6 +28,7 @@ import { parsePolicyConfig } from '../../src/policy/incompatible.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { SERVICE_ACCOUNT, applyYaml, installCrds, parseManifests, toYaml, writeServiceAccountKubeconfig } from './harness/install.ts';
 import { kubectl, warningsOf, type KubectlResult } from './harness/kubectl.ts';
+import { runCheck } from './fixtures/check.ts';
 import { elapsed, log } from './harness/log.ts';
 import { helmBinary, logsRoot, nodeCrdFs, repoRoot, resolveCrdSource } from './harness/paths.ts';
 import { freePort } from './harness/ports.ts';
@@ -313,7 +314,8 @@ describe('one source of truth: the chart renders what manifests/ renders', () =>
   ];
   for (const pair of pairs) {
     test(pair.name, async () => {
-      const chart = byKey(parseManifests(await helm.template(pair.args)).map(normaliseChartObject));
+      // --skip-tests: the `helm test` hook (templates/tests/) has no kustomize counterpart.
+      const chart = byKey(parseManifests(await helm.template([...pair.args, '--skip-tests'])).map(normaliseChartObject));
       const manifests = byKey(await kustomize(pair.overlay));
       // The one object the chart leaves to Helm: the release namespace (`--create-namespace`
       // or `kubectl create namespace`, as the README says).
@@ -520,7 +522,7 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.equal(c.ports.find((p) => p.name === 'metrics')?.containerPort, 9191);
     const svc = find(objects, 'Service') as { spec: { ports: { name: string; port: number }[] } };
     assert.equal(svc.spec.ports.find((p) => p.name === 'metrics')?.port, 9191);
-    const sa = find(objects, 'ServiceAccount') as { metadata: { annotations: Record<string, string> } };
+    const sa = find(objects, 'ServiceAccount', 'komputer-connector-webhook') as { metadata: { annotations: Record<string, string> } };
     assert.deepEqual(sa.metadata.annotations, { 'example.com/role': 'webhook', owner: 'platform-team' });
     for (const o of objects) {
       const metadata = o['metadata'] as { labels: Record<string, string>; annotations?: Record<string, string> };
@@ -637,6 +639,78 @@ describe('install, upgrade, uninstall with the service running', () => {
     const notion = await k(['create', '--dry-run=server', '-f', '-'], { input: connector('notion', 'https://mcp.notion.com/mcp'), allowFailure: true });
     assert.notEqual(notion.code, 0, 'notion (built-in) is still denied');
     assert.match(notion.stderr, /validate\.connectors\.komputer\.ai.*denied/);
+  });
+
+  test('helm test hook: under its own RBAC, check --wait is healthy, then broken to the deadline, then broken and healthy again; it reads no Secret and can store nothing', async () => {
+    assert.ok(service, 'installed');
+    const SA = 'komputer-connector-webhook-check';
+    const user = `system:serviceaccount:${NS}:${SA}`;
+    const hooks = parseManifests(await helm.template([...installArgs(), '--show-only', 'templates/tests/check.yaml']));
+    for (const o of hooks) assert.equal(((o['metadata'] as { annotations?: Record<string, string> }).annotations ?? {})['helm.sh/hook'], 'test', `${keyOf(o)} is a test hook`);
+    const pod = find(hooks, 'Pod') as unknown as { spec: { serviceAccountName: string; restartPolicy: string; containers: { image: string; args: string[] }[] } };
+    assert.equal(pod.spec.serviceAccountName, SA);
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    assert.deepEqual(pod.spec.containers[0]!.args, ['check', '--wait=2m', '--service-namespace', NS], 'webhook.url: no --endpoint');
+    const inCluster = find(parseManifests(await helm.template(['--show-only', 'templates/tests/check.yaml'])), 'Pod') as unknown as typeof pod;
+    assert.deepEqual(inCluster.spec.containers[0]!.args, ['check', '--wait=2m', '--service-namespace', NS, '--endpoint', `komputer-connector-webhook.${NS}.svc:443`]);
+    assert.equal(inCluster.spec.containers[0]!.image, 'komputer-connector-webhook:dev');
+    // The pod cannot run here (no node): apply its RBAC and admission policy for real, and
+    // run the same command with the ServiceAccount's credentials.
+    const rbac = hooks.filter((o) => o['kind'] !== 'Pod');
+    await applyYaml(cp, toYaml(rbac));
+    try {
+      for (const [verb, resource, extra, want] of [
+        ['get', 'secrets', ['-n', NS], 'no'],
+        ['get', `secret/${TLS_SECRET}`, ['-n', NS], 'no'],
+        ['list', 'secrets', ['-A'], 'no'],
+        ['list', 'pods', ['-A'], 'yes'],
+        ['list', 'komputeragents.komputer.komputer.ai', ['-A'], 'yes'],
+        ['get', 'mutatingwebhookconfigurations/komputer-connector-webhook', [], 'yes'],
+        ['get', 'mutatingwebhookconfigurations/other', [], 'no'],
+        ['delete', 'pods', ['-n', TEAM], 'no'],
+        ['update', 'komputerconnectors.komputer.komputer.ai', ['-n', TEAM], 'no'],
+        ['patch', 'mutatingwebhookconfigurations/komputer-connector-webhook', [], 'no'],
+      ] as const) {
+        const r = await k(['auth', 'can-i', verb, resource, ...extra, `--as=${user}`], { allowFailure: true });
+        assert.equal(r.stdout.trim(), want, `${user} can-i ${verb} ${resource} ${extra.join(' ')}`);
+      }
+      const saKubeconfig = await writeServiceAccountKubeconfig(cp, { name: SA, namespace: NS });
+      const pod = JSON.stringify({ ...agentPod, metadata: { ...agentPod.metadata, generateName: 'hook-probe-' } });
+      // The admission policy takes a moment to be in force after it is created.
+      await pollUntil('the dry-run-only policy to refuse a real create', async () => {
+        const r = await kubectl(saKubeconfig, ['create', '-n', TEAM, '-f', '-'], { input: pod, allowFailure: true });
+        return { ok: r.code !== 0 && /may only send dry runs/.test(r.stderr), detail: r.stdout + r.stderr };
+      }, { timeoutMs: 20_000, intervalMs: 250 });
+      const dry = await kubectl(saKubeconfig, ['create', '--dry-run=server', '-n', TEAM, '-f', '-'], { input: pod, allowFailure: true });
+      assert.equal(dry.code, 0, `a dry run is allowed: ${dry.stderr}`);
+
+      const healthy = await runCheck(saKubeconfig, ['--wait=60s', '--service-namespace', NS, '-o', 'json']);
+      assert.equal(healthy.code, 0, `check under the hook's RBAC: ${healthy.stderr}${healthy.stdout}`);
+      const report = JSON.parse(healthy.stdout) as { checks: { id: string; status: string; message: string }[] };
+      assert.ok(!report.checks.some((c) => /forbidden/i.test(c.message)), `nothing forbidden: ${JSON.stringify(report.checks.filter((c) => /forbidden/i.test(c.message)))}`);
+      log(`check under the helm test hook's RBAC: healthy, ${report.checks.length} lines${healthy.stderr ? `; ${healthy.stderr.trim()}` : ''}`);
+
+      const broken = agentObject({ namespace: TEAM, name: 'hook-broken', connectors: ['no-such-connector'] });
+      await applyYaml(cp, toYaml([broken as Obj]));
+      let started = Date.now();
+      const deadline = await runCheck(saKubeconfig, ['--wait=5s', '--service-namespace', NS, '-o', 'json']);
+      assert.equal(deadline.code, 1, deadline.stderr);
+      assert.ok(Date.now() - started >= 5_000);
+      assert.match(deadline.stderr, /attempt 1: \d+ error\(s\): .*agents\/references/);
+      started = Date.now();
+      const waiting = runCheck(saKubeconfig, ['--wait=90s', '--service-namespace', NS, '-o', 'json']);
+      await sleep(4_000);
+      const fixedAt = Date.now();
+      await k(['delete', 'komputeragent', 'hook-broken', '-n', TEAM]);
+      const recovered = await waiting;
+      assert.equal(recovered.code, 0, `${recovered.stderr}${recovered.stdout}`);
+      assert.match(recovered.stderr, /attempt 1: .*agents\/references/);
+      assert.match(recovered.stderr, /healthy at attempt \d+\n$/);
+      log(`FIGURE helm test's check --wait: broken ${fixedAt - started} ms, healthy ${Date.now() - fixedAt} ms after the fix`);
+    } finally {
+      await k(['delete', 'komputeragent', 'hook-broken', '-n', TEAM, '--ignore-not-found']);
+      await k(['delete', '--ignore-not-found', '-f', '-'], { input: toYaml(rbac) });
+    }
   });
 
   for (const [n, mode] of [[2, 'server-side apply (the default)'], [3, 'client-side apply (--server-side=false)']] as const) {

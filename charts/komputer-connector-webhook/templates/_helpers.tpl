@@ -103,3 +103,14 @@ app.kubernetes.io/component: webhook
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* Annotations of a `helm test` hook object: (list $ weight). */}}
+{{- define "kcw.testHook" -}}
+{{- $root := index . 0 -}}
+helm.sh/hook: test
+helm.sh/hook-weight: {{ index . 1 | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- with $root.Values.commonAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

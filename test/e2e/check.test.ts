@@ -23,7 +23,7 @@ import { startEnvironment, stopEnvironment, type Environment } from './harness/i
 import { log } from './harness/log.ts';
 import { pollUntil, servedCertificate } from './fixtures/cluster.ts';
 import { INJECTED, Kube, agent, connector, secret, soloPod } from './fixtures/today.ts';
-import { checkJson, notOk, runCheck, show, standInTlsServer, waitHealthy, type CheckJson, type CheckLine } from './fixtures/check.ts';
+import { checkJson, notOk, runCheck, show, standInTlsServer, startCheck, waitHealthy, type CheckJson, type CheckLine } from './fixtures/check.ts';
 
 const NS = 'check-a';
 const CONFIG = 'komputer-connector-webhook';
@@ -152,11 +152,12 @@ describe('komputer-webhook check', () => {
       log(`FIGURE check --wait=6s on a broken install: exit 1 after ${brokenMs} ms; stderr:\n${broken.stderr}`);
 
       started = Date.now();
-      const waiting = runCheck(env.kubeconfig, ['--wait=90s', '-o', 'json']);
-      await new Promise((r) => setTimeout(r, 5_000));
+      const waiting = startCheck(env.kubeconfig, ['--wait=90s', '-o', 'json']);
+      // Fixed only once check has seen it broken (a run takes seconds on a loaded machine).
+      await pollUntil('check --wait to report a broken attempt', async () => ({ ok: /attempt 1: /.test(waiting.stderr()), detail: waiting.stderr() }), { timeoutMs: 60_000, intervalMs: 100 });
       const fixedAt = Date.now();
       await setBundles(env.certs.caCert);
-      const recovered = await waiting;
+      const recovered = await waiting.done;
       const doneAt = Date.now();
       assert.equal(recovered.code, 0, `${recovered.stderr}${recovered.stdout}`);
       assert.match(recovered.stderr, /check --wait: attempt 1: .*webhook\/tls/);

@@ -28,7 +28,7 @@ import { parsePolicyConfig } from '../../src/policy/incompatible.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { SERVICE_ACCOUNT, applyYaml, installCrds, parseManifests, toYaml, writeServiceAccountKubeconfig } from './harness/install.ts';
 import { kubectl, warningsOf, type KubectlResult } from './harness/kubectl.ts';
-import { runCheck } from './fixtures/check.ts';
+import { runCheck, startCheck } from './fixtures/check.ts';
 import { elapsed, log } from './harness/log.ts';
 import { helmBinary, logsRoot, nodeCrdFs, repoRoot, resolveCrdSource } from './harness/paths.ts';
 import { freePort } from './harness/ports.ts';
@@ -705,11 +705,12 @@ describe('install, upgrade, uninstall with the service running', () => {
       assert.ok(Date.now() - started >= 5_000);
       assert.match(deadline.stderr, /attempt 1: \d+ error\(s\): .*agents\/references/);
       started = Date.now();
-      const waiting = runCheck(saKubeconfig, ['--wait=90s', '--service-namespace', NS, '-o', 'json']);
-      await sleep(4_000);
+      const waiting = startCheck(saKubeconfig, ['--wait=90s', '--service-namespace', NS, '-o', 'json']);
+      // Fixed only once check has seen it broken (a run takes seconds on a loaded machine).
+      await pollUntil('check --wait to report a broken attempt', async () => ({ ok: /attempt 1: /.test(waiting.stderr()), detail: waiting.stderr() }), { timeoutMs: 60_000, intervalMs: 100 });
       const fixedAt = Date.now();
       await k(['delete', 'komputeragent', 'hook-broken', '-n', TEAM]);
-      const recovered = await waiting;
+      const recovered = await waiting.done;
       assert.equal(recovered.code, 0, `${recovered.stderr}${recovered.stdout}`);
       assert.match(recovered.stderr, /attempt 1: .*agents\/references/);
       assert.match(recovered.stderr, /healthy at attempt \d+\n$/);

@@ -1,5 +1,5 @@
 # Thin aliases over the npm scripts (the npm scripts run on the pinned Node 24).
-.PHONY: build test unit e2e dev certs bench manifests image controlplane lint-image clean
+.PHONY: build test unit e2e dev certs bench manifests image controlplane clean
 
 build:
 	npm run build

@@ -66,13 +66,78 @@ export interface CheckFlags {
   certSecretName?: string;
   endpoint?: string;
   timeout?: string;
+  /** `--wait` (true: the default deadline) or `--wait=DURATION`. */
+  wait?: string | boolean;
+}
+
+/** `--wait` without a duration. */
+export const DEFAULT_WAIT = '2m';
+/** Pause between attempts of `--wait`. */
+export const WAIT_INTERVAL_MS = 2_000;
+
+export interface WaitDeps {
+  /** Progress lines of `--wait` (stderr). */
+  readonly progress: (text: string) => void;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+const REAL_WAIT: WaitDeps = {
+  progress: (text) => process.stderr.write(text),
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * `check --wait[=DURATION]`: runs `attempt` until it reports healthy (exit 0) or the deadline
+ * passes, pausing `intervalMs` between attempts and saying on stderr why each one was not
+ * healthy. A CliError (the API server not reachable yet, say) is retried too. Returns the
+ * last report's exit code (printed by the caller), or rethrows the last CliError when no
+ * attempt produced a report at the deadline.
+ */
+export async function untilHealthy<T extends { code: 0 | 1 }>(
+  attempt: () => Promise<T>,
+  why: (result: T) => string,
+  waitMs: number,
+  deps: WaitDeps = REAL_WAIT,
+  intervalMs = WAIT_INTERVAL_MS,
+): Promise<T> {
+  const deadline = deps.now() + waitMs;
+  for (let n = 1; ; n++) {
+    let result: T | undefined;
+    let failure: CliError | undefined;
+    try {
+      result = await attempt();
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      failure = e;
+    }
+    if (result !== undefined && result.code === 0) {
+      if (n > 1) deps.progress(`check --wait: healthy at attempt ${n}\n`);
+      return result;
+    }
+    const left = deadline - deps.now();
+    const reason = result !== undefined ? why(result) : failure!.message;
+    if (left <= 0) {
+      deps.progress(`check --wait: not healthy after ${formatMs(waitMs)} (${n} attempt(s)): ${reason}\n`);
+      if (result !== undefined) return result;
+      throw failure!;
+    }
+    const pause = Math.min(intervalMs, left);
+    deps.progress(`check --wait: attempt ${n}: ${reason}; retrying in ${formatMs(pause)} (${formatMs(left)} left)\n`);
+    await deps.sleep(pause);
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.ceil(ms / 1000)}s`;
 }
 
 /**
  * `check`: gather (read-only), judge, print; returns the exit code (0, or 1 when an error was
  * found). Unusable input (kubeconfig, context, unreachable API server) throws CliError (exit 2).
  */
-export async function checkCommand(flags: CheckFlags, write: (text: string) => void): Promise<0 | 1> {
+export async function checkCommand(flags: CheckFlags, write: (text: string) => void, waitDeps: WaitDeps = REAL_WAIT): Promise<0 | 1> {
   const settings: CheckSettings = {
     serviceNamespace: flags.serviceNamespace ?? SERVE_DEFAULTS.serviceNamespace,
     serviceName: flags.serviceName ?? SERVE_DEFAULTS.serviceName,
@@ -87,22 +152,38 @@ export async function checkCommand(flags: CheckFlags, write: (text: string) => v
     if (problem) throw new CliError(problem);
   }
   let timeoutMs: number;
+  let waitMs: number | undefined;
   try {
     timeoutMs = parseDuration(flags.timeout ?? '10s', '--timeout');
+    if (flags.wait !== undefined && flags.wait !== false) waitMs = parseDuration(flags.wait === true ? DEFAULT_WAIT : flags.wait, '--wait');
   } catch (e) {
     throw new CliError(e instanceof Error ? e.message : String(e));
   }
   // Loaded here: @kubernetes/client-node is heavy, and the offline commands do not need it.
   const { gather, CheckInputError } = await import('../check/gather.ts');
-  let gathered;
-  try {
-    gathered = await gather({ kubeconfig: flags.kubeconfig, context: flags.context, settings, timeoutMs });
-  } catch (e) {
-    if (e instanceof CheckInputError) throw new CliError(e.message);
-    throw e;
-  }
-  const results = runChecks(gathered.snapshot);
-  const report: CheckReport = { context: gathered.context, server: gathered.server, service: `${settings.serviceNamespace}/${settings.serviceName}`, results };
+  const once = async (): Promise<{ code: 0 | 1; report: CheckReport }> => {
+    let gathered;
+    try {
+      gathered = await gather({ kubeconfig: flags.kubeconfig, context: flags.context, settings, timeoutMs });
+    } catch (e) {
+      if (e instanceof CheckInputError) throw new CliError(e.message);
+      throw e;
+    }
+    const results = runChecks(gathered.snapshot);
+    return { code: exitCodeOf(results), report: { context: gathered.context, server: gathered.server, service: `${settings.serviceNamespace}/${settings.serviceName}`, results } };
+  };
+  const { code, report } =
+    waitMs === undefined
+      ? await once()
+      : await untilHealthy(
+          once,
+          (r) => {
+            const errors = r.report.results.filter((x) => x.status === 'error');
+            return `${errors.length} error(s): ${errors.map((x) => x.id).join(', ')}`;
+          },
+          waitMs,
+          waitDeps,
+        );
   write(flags.output === 'json' ? formatJson(report) : formatText(report));
-  return exitCodeOf(results);
+  return code;
 }

@@ -184,6 +184,7 @@ export function buildProgram(): Command {
     .option('--cert-secret-name <name>', 'the self-managed certificate Secret (its tls.crt, for the expiry)', SERVE_DEFAULTS.certSecretName)
     .option('--endpoint <host:port>', 'reach the service directly for a TLS handshake (e.g. through kubectl port-forward) when the webhooks call a Service')
     .option('--timeout <duration>', 'per request and TLS handshake', '10s')
+    .option('--wait [duration]', 'retry until healthy (exit 0) or DURATION has passed (default 2m), saying on stderr why each attempt was not; then print the last report')
     .action(async (opts: CheckFlags) => {
       const { checkCommand } = await import('./check-output.ts');
       process.exitCode = await checkCommand(opts, (text) => process.stdout.write(text));

@@ -2,6 +2,7 @@
 // Labels are low-cardinality by construction: path, verdict, kind. Never names or values.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { readCgroupMemoryLimit } from './cgroup-memory.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -23,6 +24,7 @@ export interface Metrics {
   readonly eventsWritten: Counter<'operation'>;
   readonly eventsDropped: Counter<'reason'>;
   readonly eventsPending: Gauge;
+  readonly memoryLimit: Gauge<'cgroup'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -67,5 +69,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
     eventsPending: new Gauge({ name: 'komputer_webhook_events_pending', help: 'Events on KomputerAgents waiting for a write.', registers }),
+    memoryLimit: new Gauge({
+      name: 'komputer_webhook_memory_limit_bytes',
+      help: 'Memory limit of this process\'s cgroup (the container limit), read at each scrape; by cgroup (v1, v2). No series when there is no limit.',
+      labelNames: ['cgroup'],
+      registers,
+      collect() {
+        this.reset();
+        const limit = readCgroupMemoryLimit();
+        if (limit !== undefined) this.set({ cgroup: limit.version }, limit.bytes);
+      },
+    }),
   };
 }

@@ -23,7 +23,7 @@ import { startEnvironment, stopEnvironment, type Environment } from './harness/i
 import { log } from './harness/log.ts';
 import { pollUntil, servedCertificate } from './fixtures/cluster.ts';
 import { INJECTED, Kube, agent, connector, secret, soloPod } from './fixtures/today.ts';
-import { checkJson, notOk, runCheck, show, standInTlsServer, waitHealthy, type CheckJson, type CheckLine } from './fixtures/check.ts';
+import { checkJson, notOk, runCheck, show, standInTlsServer, startCheck, waitHealthy, type CheckJson, type CheckLine } from './fixtures/check.ts';
 
 const NS = 'check-a';
 const CONFIG = 'komputer-connector-webhook';
@@ -131,6 +131,43 @@ describe('komputer-webhook check', () => {
       await setBundles(env.certs.caCert);
     }
     await waitHealthy(env.kubeconfig, 'after the caBundle was restored');
+  });
+
+  test('check --wait: healthy at once; broken until the deadline (exit 1); broken, then healthy again while it waits (exit 0)', async () => {
+    const healthy = await runCheck(env.kubeconfig, ['--wait=30s', '-o', 'json']);
+    assert.equal(healthy.code, 0, healthy.stderr);
+    assert.equal(healthy.stderr, '', 'no retry when healthy at once');
+
+    const other = await generateCertificates({ dnsNames: ['other.example'], caCommonName: 'other-ca' });
+    await setBundles(other.caCert);
+    try {
+      let started = Date.now();
+      const broken = await runCheck(env.kubeconfig, ['--wait=6s', '-o', 'json']);
+      const brokenMs = Date.now() - started;
+      assert.equal(broken.code, 1, broken.stderr);
+      assert.ok(brokenMs >= 6_000, `waited the full deadline (${brokenMs} ms)`);
+      assert.match(broken.stderr, /check --wait: attempt 1: \d+ error\(s\): .*webhook\/tls.*; retrying in 2s/);
+      assert.match(broken.stderr, /check --wait: not healthy after 6s \(\d+ attempt\(s\)\)/);
+      line(JSON.parse(broken.stdout) as CheckJson, 'webhook/tls', 'error', /does not chain to the caBundle/);
+      log(`FIGURE check --wait=6s on a broken install: exit 1 after ${brokenMs} ms; stderr:\n${broken.stderr}`);
+
+      started = Date.now();
+      const waiting = startCheck(env.kubeconfig, ['--wait=90s', '-o', 'json']);
+      // Fixed only once check has seen it broken (a run takes seconds on a loaded machine).
+      await pollUntil('check --wait to report a broken attempt', async () => ({ ok: /attempt 1: /.test(waiting.stderr()), detail: waiting.stderr() }), { timeoutMs: 60_000, intervalMs: 100 });
+      const fixedAt = Date.now();
+      await setBundles(env.certs.caCert);
+      const recovered = await waiting.done;
+      const doneAt = Date.now();
+      assert.equal(recovered.code, 0, `${recovered.stderr}${recovered.stdout}`);
+      assert.match(recovered.stderr, /check --wait: attempt 1: .*webhook\/tls/);
+      assert.match(recovered.stderr, /check --wait: healthy at attempt \d+\n$/);
+      assert.equal((JSON.parse(recovered.stdout) as CheckJson).healthy, true);
+      log(`FIGURE check --wait=90s: broken for ${fixedAt - started} ms, healthy ${doneAt - fixedAt} ms after the caBundle was restored; stderr:\n${recovered.stderr}`);
+    } finally {
+      await setBundles(env.certs.caCert);
+    }
+    await waitHealthy(env.kubeconfig, 'after check --wait');
   });
 
   test('a serving certificate close to expiry: a warning under 30 days (exit 0), an error under 7 days (exit 1)', async () => {

@@ -9,7 +9,8 @@
 //               their overlays (normalising only CHART_ONLY_LABELS / CHART_ONLY_ANNOTATIONS;
 //               the base's Namespace is the one object the chart leaves to Helm);
 //   template    `helm template` of each value set, applied with a strict server-side dry run
-//               (cert-manager's and the Prometheus Operator's kinds through minimal CRDs);
+//               (cert-manager's and the Prometheus Operator's kinds through their real
+//               CRDs, fetched from their Go modules by test/tools/fetch-crds.sh);
 //   lifecycle   `helm install` with webhook.url pointing at the service running as a local
 //               process in self-managed mode (it patches the caBundle itself): agent pods are
 //               injected; `helm upgrade` (server-side apply, then client-side) while pods are
@@ -27,6 +28,7 @@ import { parsePolicyConfig } from '../../src/policy/incompatible.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { SERVICE_ACCOUNT, applyYaml, installCrds, parseManifests, toYaml, writeServiceAccountKubeconfig } from './harness/install.ts';
 import { kubectl, warningsOf, type KubectlResult } from './harness/kubectl.ts';
+import { runCheck, startCheck } from './fixtures/check.ts';
 import { elapsed, log } from './harness/log.ts';
 import { helmBinary, logsRoot, nodeCrdFs, repoRoot, resolveCrdSource } from './harness/paths.ts';
 import { freePort } from './harness/ports.ts';
@@ -44,7 +46,8 @@ import {
   keyOf,
   normaliseChartObject,
   sets,
-  thirdPartyCrds,
+  UPSTREAM_CRDS,
+  upstreamCrdYaml,
   valueSets,
   type Helm,
   type HelmResult,
@@ -90,8 +93,12 @@ before(async () => {
   helm = await createHelm({ home: path.join(cp.dir, 'helm-home'), kubeconfig: cp.kubeconfig });
   clients = adminClients(cp.kubeconfig);
   await installCrds(cp, resolveCrdSource(process.env, nodeCrdFs));
-  await applyYaml(cp, toYaml(thirdPartyCrds() as Obj[]));
-  for (const crd of ['issuers.cert-manager.io', 'certificates.cert-manager.io', 'prometheusrules.monitoring.coreos.com']) await waitEstablished(crd);
+  for (const name of ['cert-manager', 'prometheus-operator'] as const) {
+    const { yaml, source } = upstreamCrdYaml(name);
+    await applyYaml(cp, yaml);
+    for (const crd of UPSTREAM_CRDS[name]) await waitEstablished(crd);
+    log(`${name}'s own CRDs installed (${source})`);
+  }
   // The release namespace, as the README has admins create it (Helm does not label it).
   await k(['create', 'namespace', NS]);
   await k(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
@@ -270,7 +277,14 @@ describe('values.schema.json: bad values fail at helm install, naming the key', 
     { name: 'timeoutSeconds over 30', args: sets('webhook.validating.timeoutSeconds=60'), key: /\/webhook\/validating\/timeoutSeconds/, why: /30/ },
     { name: 'a number as a label value', args: sets('commonLabels.generation=2'), key: /\/commonLabels\/generation/, why: /want string/ },
     { name: 'a webhook.url with a path', args: sets('webhook.url=https://127.0.0.1:8443/mutate'), key: /\/webhook\/url/, why: /pattern/ },
-    { name: 'another injection label (the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /\/injection\/namespaceLabel\/key/, why: /komputer\.ai\/connector-injection/ },
+    { name: 'an injection label (not a value: the service checks its own)', args: sets('injection.namespaceLabel.key=example.com/inject'), key: /'injection'/, why: /additional propert/i },
+    { name: 'one replica with the default PDB (minAvailable 1 blocks every drain)', args: sets('replicaCount=1'), key: /podDisruptionBudget\.minAvailable=1 with replicaCount=1/, why: /node drain/ },
+    { name: 'the same port for HTTPS and metrics', args: sets('webhook.port=9090'), key: /webhook\.port and metrics\.port are both 9090/, why: /their own ports/ },
+    { name: 'hostNetwork on a privileged port', args: sets('hostNetwork=true', 'webhook.port=443'), key: /webhook\.port=443 with hostNetwork/, why: /below 1024/ },
+    { name: 'hostNetwork on the kubelet\'s port', args: sets('hostNetwork=true', 'webhook.port=10250'), key: /webhook\.port=10250 with hostNetwork/, why: /kubelet/ },
+    { name: 'a dnsPolicy Kubernetes does not know', args: sets('dnsPolicy=ClusterLast'), key: /\/dnsPolicy/, why: /ClusterFirst/ },
+    { name: 'a webhook.port out of range', args: sets('webhook.port=70000'), key: /\/webhook\/port/, why: /65,?535/ },
+    { name: 'a PDB that allows no eviction (maxUnavailable 0)', args: sets('podDisruptionBudget.maxUnavailable=0'), key: /podDisruptionBudget\.maxUnavailable=0/, why: /node drain/ },
     { name: 'a policy entry field typo', args: sets('policy.entries[0].id=acme', 'policy.entries[0].allowedAuthType={oauth}'), key: /'allowedAuthType'/, why: /additional propert/i },
     { name: 'existing-secret mode without a Secret name', args: sets('certificates.mode=existing-secret'), key: /certificates\.existingSecret\.name/, why: /required/ },
     { name: 'a log level the service does not know', args: sets('logLevel=verbose'), key: /\/logLevel/, why: /info/ },
@@ -300,7 +314,8 @@ describe('one source of truth: the chart renders what manifests/ renders', () =>
   ];
   for (const pair of pairs) {
     test(pair.name, async () => {
-      const chart = byKey(parseManifests(await helm.template(pair.args)).map(normaliseChartObject));
+      // --skip-tests: the `helm test` hook (templates/tests/) has no kustomize counterpart.
+      const chart = byKey(parseManifests(await helm.template([...pair.args, '--skip-tests'])).map(normaliseChartObject));
       const manifests = byKey(await kustomize(pair.overlay));
       // The one object the chart leaves to Helm: the release namespace (`--create-namespace`
       // or `kubectl create namespace`, as the README says).
@@ -327,9 +342,11 @@ describe('helm template: every value set passes a strict server-side dry run', (
   const rendered = new Map<string, Obj[]>();
 
   test('each value set renders what it should and the API server accepts it', async () => {
-    const base = new Set(parseManifests(await helm.template([])).map((o) => String(o['kind'])));
+    // --skip-tests: the `helm test` hook's Pod names a ServiceAccount a dry run does not
+    // create (the API server refuses such a Pod); the hook is applied for real in its own test.
+    const base = new Set(parseManifests(await helm.template(['--skip-tests'])).map((o) => String(o['kind'])));
     for (const set of valueSets(caFile)) {
-      const yaml = await helm.template(set.args);
+      const yaml = await helm.template([...set.args, '--skip-tests']);
       const objects = parseManifests(yaml);
       rendered.set(set.name, objects);
       const kinds = new Set(objects.map((o) => String(o['kind'])));
@@ -340,7 +357,9 @@ describe('helm template: every value set passes a strict server-side dry run', (
       // --force-conflicts: the CRDs on exist already (applied by the test's own field manager).
       const result = await k(['apply', '--server-side', '--dry-run=server', '--validate=strict', '--force-conflicts', '--field-manager=helm-e2e-dry-run', '-f', '-'], { input: yaml, allowFailure: true });
       assert.equal(result.code, 0, `${set.name}: ${result.stderr}`);
-      assert.deepEqual(warningsOf(result), [], `${set.name}: warnings`);
+      const warnings = warningsOf(result);
+      assert.equal(warnings.length, (set.warnings ?? []).length, `${set.name}: warnings ${JSON.stringify(warnings)}`);
+      for (const w of set.warnings ?? []) assert.ok(warnings.some((x) => w.test(x)), `${set.name}: a warning matching ${w} (got ${JSON.stringify(warnings)})`);
       log(`dry run of "${set.name}": ${objects.length} objects (${[...kinds].sort().join(', ')}) accepted in ${elapsed(started)}`);
     }
   });
@@ -359,11 +378,11 @@ describe('helm template: every value set passes a strict server-side dry run', (
   });
 
   test('cert-manager: the cainjector annotation on both configurations, files from the Certificate Secret', () => {
-    for (const name of ['cert-manager mode', 'cert-manager mode with a ClusterIssuer']) {
+    for (const [name, injectFrom] of [['cert-manager mode', 'komputer-connector-webhook-ca'], ['cert-manager mode with a ClusterIssuer', 'komputer-connector-webhook']] as const) {
       const objects = rendered.get(name)!;
       for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
         const config = find(objects, kind) as unknown as WebhookConfig;
-        assert.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NS}/komputer-connector-webhook`, `${name}: ${kind}`);
+        assert.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NS}/${injectFrom}`, `${name}: ${kind}`);
         for (const w of config.webhooks) assert.ok(!('caBundle' in w.clientConfig));
       }
       const spec = (find(objects, 'Deployment') as unknown as Deployment).spec.template.spec;
@@ -372,6 +391,28 @@ describe('helm template: every value set passes a strict server-side dry run', (
     }
     const certificate = find(rendered.get('cert-manager mode with a ClusterIssuer')!, 'Certificate') as { spec: { issuerRef: Obj } };
     assert.deepEqual(certificate.spec.issuerRef, { name: 'corp-ca', kind: 'ClusterIssuer' });
+  });
+
+  test('cert-manager: self-signed Issuer -> CA Certificate (key kept) -> CA Issuer -> serving Certificate, the caBundle from the CA', () => {
+    interface Cert { metadata: { name: string }; spec: { isCA?: boolean; secretName: string; issuerRef: { name: string; kind: string }; privateKey: { rotationPolicy: string }; dnsNames?: string[] } }
+    interface Issuer { metadata: { name: string }; spec: { selfSigned?: object; ca?: { secretName: string } } }
+    const objects = rendered.get('cert-manager mode')!;
+    const certs = objects.filter((o) => o['kind'] === 'Certificate') as unknown as Cert[];
+    const issuers = objects.filter((o) => o['kind'] === 'Issuer') as unknown as Issuer[];
+    assert.equal(certs.length, 2);
+    assert.equal(issuers.length, 2);
+    const ca = certs.find((c) => c.spec.isCA === true)!;
+    const serving = certs.find((c) => c.spec.isCA !== true)!;
+    const root = issuers.find((i) => i.spec.selfSigned !== undefined)!;
+    const caIssuer = issuers.find((i) => i.spec.ca !== undefined)!;
+    assert.deepEqual(ca.spec.issuerRef, { name: root.metadata.name, kind: 'Issuer' }, 'the self-signed Issuer signs only the CA');
+    assert.equal(ca.spec.privateKey.rotationPolicy, 'Never', 'the CA keeps its key across renewals');
+    assert.equal(caIssuer.spec.ca!.secretName, ca.spec.secretName, 'the CA Issuer signs with the CA Certificate\'s Secret');
+    assert.deepEqual(serving.spec.issuerRef, { name: caIssuer.metadata.name, kind: 'Issuer' }, 'the CA Issuer signs the serving certificate');
+    assert.equal(serving.spec.secretName, TLS_SECRET);
+    assert.deepEqual(serving.spec.dnsNames, [`komputer-connector-webhook.${NS}.svc`, `komputer-connector-webhook.${NS}.svc.cluster.local`]);
+    const annotation = (find(objects, 'MutatingWebhookConfiguration') as unknown as WebhookConfig).metadata.annotations?.['cert-manager.io/inject-ca-from'];
+    assert.equal(annotation, `${NS}/${ca.metadata.name}`, 'cainjector copies the CA, which a serving renewal does not change');
   });
 
   test('existing-secret: the given CA as caBundle of every webhook, the given Secret mounted', async () => {
@@ -402,6 +443,56 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.deepEqual(rule.spec.groups, file.groups);
     assert.equal(rule.metadata.labels['release'], 'prometheus');
     assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'PrometheusRule'), 'off by default');
+  });
+
+  test('serviceMonitor: scrapes the Service\'s metrics port, and its job is the one the rules and the dashboard select', async () => {
+    const objects = rendered.get('monitoring on (ServiceMonitor, dashboard, rules)')!;
+    const sm = find(objects, 'ServiceMonitor') as { metadata: { namespace: string; labels: Record<string, string> }; spec: { jobLabel?: string; namespaceSelector: { matchNames: string[] }; selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string; interval: string; relabelings?: Obj[]; metricRelabelings?: Obj[] }[] } };
+    const svc = find(objects, 'Service') as { metadata: { name: string; namespace: string; labels: Record<string, string> }; spec: { ports: { name: string }[] } };
+    assert.equal(sm.metadata.labels['release'], 'kube-prometheus-stack');
+    assert.deepEqual(sm.spec.namespaceSelector.matchNames, [svc.metadata.namespace]);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `the Service carries ${k}=${v}`);
+    assert.ok(!objects.some((o) => o['kind'] === 'Service' && o !== (svc as unknown) && Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => ((o['metadata'] as { labels?: Record<string, string> }).labels ?? {})[k] === v)), 'it selects only that Service');
+    assert.equal(sm.spec.endpoints.length, 1);
+    const endpoint = sm.spec.endpoints[0]!;
+    assert.ok(svc.spec.ports.some((p) => p.name === endpoint.port), `the Service has the port ${endpoint.port}`);
+    assert.equal(endpoint.path, '/metrics');
+    assert.equal(endpoint.interval, '15s');
+    assert.deepEqual(endpoint.relabelings, [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }]);
+    assert.equal(endpoint.metricRelabelings?.length, 1);
+    // The Prometheus Operator sets job to the Service's name unless jobLabel is set, and
+    // relabelings here must not touch job: that is the job the rules and the dashboard select.
+    assert.equal(sm.spec.jobLabel, undefined);
+    assert.ok(!(endpoint.relabelings ?? []).some((r) => r['targetLabel'] === 'job'));
+    const rulesFile = await readFile(path.join(CHART_DIR, 'files', 'prometheus-rules.yaml'), 'utf8');
+    const dashboardFile = await readFile(path.join(CHART_DIR, 'files', 'grafana-dashboard.json'), 'utf8');
+    const jobs = new Set([...rulesFile.matchAll(/\bjob="([^"]+)"/g), ...dashboardFile.matchAll(/\bjob=\\"([^"\\]+)\\"/g)].map((m) => m[1]));
+    assert.deepEqual([...jobs], [svc.metadata.name], 'every rule and panel selects the job the ServiceMonitor produces');
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'ServiceMonitor'), 'off by default');
+  });
+
+  test('grafanaDashboard: a ConfigMap the Grafana sidecar loads, holding files/grafana-dashboard.json', async () => {
+    const cm = find(rendered.get('monitoring on (ServiceMonitor, dashboard, rules)')!, 'ConfigMap', 'komputer-connector-webhook-dashboard') as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; data: Record<string, string> };
+    assert.equal(cm.metadata.labels['grafana_dashboard'], '1');
+    assert.equal(cm.metadata.annotations?.['grafana_folder'], 'Komputer');
+    const file = JSON.parse(await readFile(path.join(CHART_DIR, 'files', 'grafana-dashboard.json'), 'utf8')) as unknown;
+    assert.deepEqual(JSON.parse(cm.data['komputer-connector-webhook.json']!), file, 'the defaults render the file as it is');
+    const other = find(rendered.get('dashboard with other webhook timeouts')!, 'ConfigMap', 'komputer-connector-webhook-dashboard') as { data: Record<string, string> };
+    const text = other.data['komputer-connector-webhook.json']!;
+    assert.match(text, /vector\(10\) # timeout: webhook\.mutating\.timeoutSeconds/);
+    assert.match(text, /vector\(2\) # timeout: webhook\.validating\.timeoutSeconds/);
+    assert.ok(!rendered.get('defaults')!.some((o) => o['kind'] === 'ConfigMap'), 'off by default');
+  });
+
+  test('prometheusRule: the latency thresholds are half of each webhook\'s timeoutSeconds', () => {
+    const expr = (name: string): string => {
+      const rule = find(rendered.get(name)!, 'PrometheusRule') as { spec: { groups: { rules: { alert?: string; expr: string }[] }[] } };
+      return rule.spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'KomputerWebhookAdmissionLatencyHigh')!.expr;
+    };
+    assert.match(expr('prometheusRule on'), /> 2\.5 # threshold: half of webhook\.mutating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule on'), /> 2\.5 # threshold: half of webhook\.validating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule with other webhook timeouts'), /> 5 # threshold: half of webhook\.mutating\.timeoutSeconds/);
+    assert.match(expr('prometheusRule with other webhook timeouts'), /> 0\.5 # threshold: half of webhook\.validating\.timeoutSeconds/);
   });
 
   test('policy: the ConfigMap the service reads, accepted by its own parser', () => {
@@ -435,7 +526,7 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.equal(c.ports.find((p) => p.name === 'metrics')?.containerPort, 9191);
     const svc = find(objects, 'Service') as { spec: { ports: { name: string; port: number }[] } };
     assert.equal(svc.spec.ports.find((p) => p.name === 'metrics')?.port, 9191);
-    const sa = find(objects, 'ServiceAccount') as { metadata: { annotations: Record<string, string> } };
+    const sa = find(objects, 'ServiceAccount', 'komputer-connector-webhook') as { metadata: { annotations: Record<string, string> } };
     assert.deepEqual(sa.metadata.annotations, { 'example.com/role': 'webhook', owner: 'platform-team' });
     for (const o of objects) {
       const metadata = o['metadata'] as { labels: Record<string, string>; annotations?: Record<string, string> };
@@ -446,6 +537,28 @@ describe('helm template: every value set passes a strict server-side dry run', (
     assert.equal(mutating!.webhooks[0]!.timeoutSeconds, 10);
     assert.equal(mutating!.webhooks[0]!.failurePolicy, 'Fail');
     assert.equal(validating!.webhooks[0]!.failurePolicy, 'Fail');
+  });
+
+  test('networking: webhook.port, hostNetwork and dnsPolicy reach the pod; the Service keeps 443', () => {
+    const pod = (name: string): PodSpec & { hostNetwork?: boolean; dnsPolicy?: string } => (find(rendered.get(name)!, 'Deployment') as unknown as Deployment).spec.template.spec;
+    const defaults = pod('defaults');
+    assert.equal(defaults.hostNetwork, undefined);
+    assert.equal(defaults.dnsPolicy, undefined);
+    assert.equal(defaults.containers[0]!.ports.find((p) => p.name === 'https')?.containerPort, 8443);
+    const gke = pod('another HTTPS port (GKE private clusters)');
+    const c = gke.containers[0]!;
+    assert.equal(c.args[c.args.indexOf('--port') + 1], '10250');
+    assert.equal(c.ports.find((p) => p.name === 'https')?.containerPort, 10250);
+    assert.equal(gke.hostNetwork, undefined);
+    const svc = find(rendered.get('another HTTPS port (GKE private clusters)')!, 'Service') as { spec: { ports: { name: string; port: number; targetPort: string }[] } };
+    assert.deepEqual(svc.spec.ports.find((p) => p.name === 'https'), { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' });
+    const eks = pod('hostNetwork (EKS with a custom CNI)');
+    assert.equal(eks.hostNetwork, true);
+    assert.equal(eks.dnsPolicy, 'ClusterFirstWithHostNet');
+    const e = eks.containers[0]!;
+    assert.deepEqual([e.args[e.args.indexOf('--port') + 1], e.args[e.args.indexOf('--metrics-port') + 1]], ['10260', '10261']);
+    assert.deepEqual(e.ports.map((p) => [p.name, p.containerPort]), [['https', 10260], ['metrics', 10261]]);
+    assert.equal(pod('hostNetwork with an explicit dnsPolicy').dnsPolicy, 'Default');
   });
 
   test('webhook.url: clientConfig.url, no in-cluster workload', () => {
@@ -530,6 +643,84 @@ describe('install, upgrade, uninstall with the service running', () => {
     const notion = await k(['create', '--dry-run=server', '-f', '-'], { input: connector('notion', 'https://mcp.notion.com/mcp'), allowFailure: true });
     assert.notEqual(notion.code, 0, 'notion (built-in) is still denied');
     assert.match(notion.stderr, /validate\.connectors\.komputer\.ai.*denied/);
+  });
+
+  test('helm test hook: under its own RBAC, check --wait is healthy, then broken to the deadline, then broken and healthy again; it reads no Secret and can store nothing', async () => {
+    assert.ok(service, 'installed');
+    const SA = 'komputer-connector-webhook-check';
+    const user = `system:serviceaccount:${NS}:${SA}`;
+    const hooks = parseManifests(await helm.template([...installArgs(), '--show-only', 'templates/tests/check.yaml']));
+    for (const o of hooks) assert.equal(((o['metadata'] as { annotations?: Record<string, string> }).annotations ?? {})['helm.sh/hook'], 'test', `${keyOf(o)} is a test hook`);
+    const pod = find(hooks, 'Pod') as unknown as { spec: { serviceAccountName: string; restartPolicy: string; containers: { image: string; args: string[] }[] } };
+    assert.equal(pod.spec.serviceAccountName, SA);
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    assert.deepEqual(pod.spec.containers[0]!.args, ['check', '--wait=2m', '--service-namespace', NS], 'webhook.url: no --endpoint');
+    const inCluster = find(parseManifests(await helm.template(['--show-only', 'templates/tests/check.yaml'])), 'Pod') as unknown as typeof pod;
+    assert.deepEqual(inCluster.spec.containers[0]!.args, ['check', '--wait=2m', '--service-namespace', NS, '--endpoint', `komputer-connector-webhook.${NS}.svc:443`]);
+    assert.equal(inCluster.spec.containers[0]!.image, 'komputer-connector-webhook:dev');
+    // The pod cannot run here (no node): apply its RBAC and admission policy for real, and
+    // run the same command with the ServiceAccount's credentials.
+    const rbac = hooks.filter((o) => o['kind'] !== 'Pod');
+    await applyYaml(cp, toYaml(rbac));
+    try {
+      for (const [verb, resource, extra, want] of [
+        ['get', 'secrets', ['-n', NS], 'no'],
+        ['get', `secret/${TLS_SECRET}`, ['-n', NS], 'no'],
+        ['list', 'secrets', ['-A'], 'no'],
+        ['list', 'pods', ['-A'], 'yes'],
+        ['list', 'komputeragents.komputer.komputer.ai', ['-A'], 'yes'],
+        ['get', 'mutatingwebhookconfigurations/komputer-connector-webhook', [], 'yes'],
+        ['get', 'mutatingwebhookconfigurations/other', [], 'no'],
+        ['delete', 'pods', ['-n', TEAM], 'no'],
+        ['update', 'komputerconnectors.komputer.komputer.ai', ['-n', TEAM], 'no'],
+        ['patch', 'mutatingwebhookconfigurations/komputer-connector-webhook', [], 'no'],
+      ] as const) {
+        const r = await k(['auth', 'can-i', verb, resource, ...extra, `--as=${user}`], { allowFailure: true });
+        assert.equal(r.stdout.trim(), want, `${user} can-i ${verb} ${resource} ${extra.join(' ')}`);
+      }
+      const saKubeconfig = await writeServiceAccountKubeconfig(cp, { name: SA, namespace: NS });
+      const pod = JSON.stringify({ ...agentPod, metadata: { ...agentPod.metadata, generateName: 'hook-probe-' } });
+      // The admission policy takes a moment to be in force after it is created.
+      await pollUntil('the dry-run-only policy to refuse a real create', async () => {
+        const r = await kubectl(saKubeconfig, ['create', '-n', TEAM, '-f', '-'], { input: pod, allowFailure: true });
+        return { ok: r.code !== 0 && /may only send dry runs/.test(r.stderr), detail: r.stdout + r.stderr };
+      }, { timeoutMs: 20_000, intervalMs: 250 });
+      const dry = await kubectl(saKubeconfig, ['create', '--dry-run=server', '-n', TEAM, '-f', '-'], { input: pod, allowFailure: true });
+      assert.equal(dry.code, 0, `a dry run is allowed: ${dry.stderr}`);
+      // The hook's own Pod (in-cluster render) is accepted in the release namespace, which
+      // enforces the restricted Pod Security Standard, now that its ServiceAccount exists.
+      const hookPod = await k(['apply', '--server-side', '--dry-run=server', '--validate=strict', '--field-manager=helm-e2e-dry-run', '-f', '-'], { input: toYaml([inCluster as unknown as Obj]), allowFailure: true });
+      assert.equal(hookPod.code, 0, hookPod.stderr);
+      assert.deepEqual(warningsOf(hookPod), []);
+
+      const healthy = await runCheck(saKubeconfig, ['--wait=60s', '--service-namespace', NS, '-o', 'json']);
+      assert.equal(healthy.code, 0, `check under the hook's RBAC: ${healthy.stderr}${healthy.stdout}`);
+      const report = JSON.parse(healthy.stdout) as { checks: { id: string; status: string; message: string }[] };
+      assert.ok(!report.checks.some((c) => /forbidden/i.test(c.message)), `nothing forbidden: ${JSON.stringify(report.checks.filter((c) => /forbidden/i.test(c.message)))}`);
+      log(`check under the helm test hook's RBAC: healthy, ${report.checks.length} lines${healthy.stderr ? `; ${healthy.stderr.trim()}` : ''}`);
+
+      const broken = agentObject({ namespace: TEAM, name: 'hook-broken', connectors: ['no-such-connector'] });
+      await applyYaml(cp, toYaml([broken as Obj]));
+      let started = Date.now();
+      const deadline = await runCheck(saKubeconfig, ['--wait=5s', '--service-namespace', NS, '-o', 'json']);
+      assert.equal(deadline.code, 1, deadline.stderr);
+      assert.ok(Date.now() - started >= 5_000);
+      assert.match(deadline.stderr, /attempt 1: \d+ error\(s\): .*agents\/references/);
+      started = Date.now();
+      const waiting = startCheck(saKubeconfig, ['--wait=90s', '--service-namespace', NS, '-o', 'json']);
+      // Fixed only once check has seen it broken (a run takes seconds on a loaded machine).
+      await pollUntil('check --wait to report a broken attempt', async () => ({ ok: /attempt 1: /.test(waiting.stderr()), detail: waiting.stderr() }), { timeoutMs: 60_000, intervalMs: 100 });
+      const fixedAt = Date.now();
+      await k(['delete', 'komputeragent', 'hook-broken', '-n', TEAM]);
+      const recovered = await waiting.done;
+      assert.equal(recovered.code, 0, `${recovered.stderr}${recovered.stdout}`);
+      assert.match(recovered.stderr, /attempt 1: .*agents\/references/);
+      assert.match(recovered.stderr, /healthy at attempt \d+\n$/);
+      log(`FIGURE helm test's check --wait: broken ${fixedAt - started} ms, healthy ${Date.now() - fixedAt} ms after the fix`);
+    } finally {
+      await k(['delete', 'komputeragent', 'hook-broken', '-n', TEAM, '--ignore-not-found']);
+      await k(['delete', '--ignore-not-found', '-f', '-'], { input: toYaml(rbac) });
+    }
   });
 
   for (const [n, mode] of [[2, 'server-side apply (the default)'], [3, 'client-side apply (--server-side=false)']] as const) {

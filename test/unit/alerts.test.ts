@@ -5,10 +5,11 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { RunningServer } from '../../src/server/serve.ts';
 import { podReview } from '../helpers/review.ts';
 import { startTestServer, metricsText } from '../helpers/server.ts';
@@ -17,6 +18,7 @@ import { post, writeTestCerts, type TestCerts } from '../helpers/tls.ts';
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const RULES = path.join(ROOT, 'charts', 'komputer-connector-webhook', 'files', 'prometheus-rules.yaml');
 const TESTS_DIR = path.join(ROOT, 'test', 'alerts');
+const DASHBOARD = path.join(ROOT, 'charts', 'komputer-connector-webhook', 'files', 'grafana-dashboard.json');
 const STATE = path.join(ROOT, 'test', 'golden', 'solo', 'state.yaml');
 // Where test/tools/build.sh puts the binary.
 const PROMTOOL = path.join(path.resolve(process.env['KOMPUTER_BIN_DIR'] ?? path.join(ROOT, 'bin')), 'promtool');
@@ -53,6 +55,35 @@ function promtool(...args: string[]): { status: number | null; output: string } 
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
+// --- the dashboard's queries.
+
+interface Dashboard {
+  readonly panels: readonly { readonly id: number; readonly type: string; readonly title: string; readonly targets?: readonly { readonly expr: string }[] }[];
+  readonly templating: { readonly list: readonly { readonly name: string; readonly query?: unknown }[] };
+}
+
+/** Every PromQL expression of the dashboard: panel targets and label_values() variables. */
+function dashboardQueries(dashboard: Dashboard): { where: string; expr: string }[] {
+  const out: { where: string; expr: string }[] = [];
+  for (const p of dashboard.panels) for (const [i, t] of (p.targets ?? []).entries()) out.push({ where: `panel "${p.title}" query ${i + 1}`, expr: t.expr });
+  for (const v of dashboard.templating.list) {
+    const q = typeof v.query === 'object' && v.query !== null ? (v.query as { query?: string }).query : undefined;
+    const inner = q === undefined ? undefined : /^label_values\((.*),\s*[a-zA-Z_]+\)$/.exec(q)?.[1];
+    if (inner !== undefined) out.push({ where: `variable ${v.name}`, expr: inner });
+  }
+  return out;
+}
+
+/** A Grafana query as Grafana sends it to Prometheus (its variables interpolated). */
+function grafanaToPromql(expr: string): string {
+  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$namespace', '.*');
+}
+
+/** Whether a metric's help text names `label` ("by kind and reason", "by cgroup (...)"). */
+function documentedLabel(helpText: string | undefined, label: string): boolean {
+  return new RegExp(`\\bby (?:[a-z]+(?:, | and ))*${label}\\b`).test(helpText ?? '');
+}
+
 // --- PromQL, as far as these rules need: selectors and the metric names they name.
 
 interface Selector {
@@ -67,6 +98,7 @@ function selectors(expr: string): Selector[] {
   const out: Selector[] = [];
   // Drop label lists of grouping/matching modifiers and range/subquery durations first.
   const text = expr
+    .replace(/#[^\n]*/g, ' ') // PromQL comments (the threshold markers the chart rewrites)
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ');
   const re = /([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g;
@@ -233,11 +265,14 @@ describe('Prometheus alerts', () => {
         await post(server.port, '/validate', validate, certs.ca), // denied (Notion refuses static tokens)
         await post(server.port, '/mutate/pods', '{', certs.ca), // bad request
         await post(server.port, '/validate', '{', certs.ca), // bad request
+        // allowed with a warning (no such KomputerAgent), so the warnings counter has a series
+        await post(server.port, '/mutate/pods', JSON.stringify(podReview({ ...pod, metadata: { ...pod.metadata, labels: { 'komputer.ai/agent-name': 'no-such-agent', 'komputer.ai/squad': 'false' } } }, 'team-a')), certs.ca),
       ];
       assert.deepEqual(
         answers.map((a) => a.status),
-        [200, 200, 200, 400, 400],
+        [200, 200, 200, 400, 400, 200],
       );
+      assert.ok(((JSON.parse(answers[5]!.text) as { response: { warnings?: string[] } }).response.warnings ?? []).length > 0, 'a pod of an unknown agent gets a warning');
       assert.equal((JSON.parse(answers[2]!.text) as { response: { allowed: boolean } }).response.allowed, false, 'the Notion connector with a static token is denied');
       exposition = parseExposition(await metricsText(server.metricsPort));
     });
@@ -296,7 +331,79 @@ describe('Prometheus alerts', () => {
       const les = exposition.labels.get('komputer_webhook_admission_duration_seconds_bucket')?.get('le') ?? new Set<string>();
       for (const le of ['2.5', '5']) assert.ok(les.has(le), `bucket le="${le}" exists (seen: ${[...les].join(', ')})`);
       const latency = alerts.find((a) => a.alert === 'KomputerWebhookAdmissionLatencyHigh');
-      assert.match(latency?.expr ?? '', /\)\s*>\s*2\.5\s*$/);
+      for (const which of ['mutating', 'validating']) assert.match(latency?.expr ?? '', new RegExp(`\\)\\s*> 2\\.5 # threshold: half of webhook\\.${which}\\.timeoutSeconds\\n`));
+    });
+
+    describe('the Grafana dashboard (files/grafana-dashboard.json)', () => {
+      const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
+      const queries = dashboardQueries(dashboard);
+
+      test('has the panels an operator needs, each with queries', () => {
+        const titles = dashboard.panels.filter((p) => p.type !== 'row').map((p) => p.title);
+        for (const wanted of ['Admissions by verdict', 'Latency p50 / p99 against the timeout', 'Warnings', 'Cache objects', 'Watch restarts', 'Leader', 'Certificate expires in', 'Events dropped', 'Memory against the limit', 'Policy violations']) {
+          assert.ok(titles.includes(wanted), `a panel "${wanted}" (panels: ${titles.join(', ')})`);
+        }
+        for (const p of dashboard.panels.filter((p) => p.type !== 'row')) assert.ok((p.targets ?? []).length > 0, `${p.title}: has queries`);
+        assert.equal(new Set(dashboard.panels.map((p) => p.id)).size, dashboard.panels.length, 'panel ids are unique');
+      });
+
+      test('every query selects job="komputer-connector-webhook" (the ServiceMonitor\'s job) and parses (promtool)', () => {
+        const problems: string[] = [];
+        for (const q of queries) {
+          for (const sel of selectors(q.expr)) {
+            if (!sel.matchers.some((m) => m.label === 'job' && m.op === '=' && m.value === 'komputer-connector-webhook')) problems.push(`${q.where}: ${sel.metric} lacks job="komputer-connector-webhook"`);
+          }
+        }
+        assert.deepEqual(problems, []);
+        // promtool parses rule files only: each query becomes a recording rule, with Grafana's
+        // variables replaced by what Grafana would send.
+        const dir = mkdtempSync(path.join(tmpdir(), 'kcw-dashboard-'));
+        try {
+          const file = path.join(dir, 'dashboard-queries.yaml');
+          const rules = queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: grafanaToPromql(q.expr) }));
+          writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
+          const r = promtool('check', 'rules', file);
+          assert.equal(r.status, 0, r.output);
+          assert.match(r.output, new RegExp(`SUCCESS: ${rules.length} rules found`));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+
+      test('every metric and label value a panel uses is one the service exports', () => {
+        const problems: string[] = [];
+        for (const q of queries) {
+          const found = selectors(q.expr);
+          if (found.length === 0 && !/^vector\(/.test(q.expr)) problems.push(`${q.where}: no metric found in ${q.expr}`);
+          for (const sel of found) {
+            if (EXTERNAL_METRICS.has(sel.metric)) continue;
+            const family = familyOf(sel.metric, exposition);
+            if (!family) {
+              problems.push(`${q.where}: ${sel.metric} is not exported by the service`);
+              continue;
+            }
+            const seen = exposition.labels.get(sel.metric) ?? new Map<string, Set<string>>();
+            const documented = documentedValues(exposition.help.get(family));
+            for (const m of sel.matchers) {
+              if (TARGET_LABELS.has(m.label)) continue;
+              const values = seen.get(m.label);
+              for (const v of m.op === '=~' || m.op === '!~' ? m.value.split('|') : [m.value]) {
+                if (!values?.has(v) && !documented.has(v)) problems.push(`${q.where}: ${sel.metric}{${m.label}${m.op}"${m.value}"}: the service never emits ${m.label}="${v}"`);
+              }
+            }
+          }
+          // Labels a panel groups or names series by must exist on what it reads.
+          for (const by of q.expr.matchAll(/\bby\s*\(([^)]*)\)/g)) {
+            for (const label of by[1]!.split(',').map((l) => l.trim()).filter((l) => l !== '' && l !== 'le' && !TARGET_LABELS.has(l))) {
+              const names = found.map((f) => f.metric).filter((n) => !EXTERNAL_METRICS.has(n));
+              if (names.length > 0 && !names.some((n) => exposition.labels.get(n)?.has(label) || documentedLabel(exposition.help.get(familyOf(n, exposition) ?? ''), label))) {
+                problems.push(`${q.where}: groups by ${label}, which none of ${names.join(', ')} carries`);
+              }
+            }
+          }
+        }
+        assert.deepEqual(problems, []);
+      });
     });
   });
 });

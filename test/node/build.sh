@@ -53,9 +53,11 @@ cp "$cp_dir/go.mod" "$cp_dir/go.sum" "$module/"
 cp "$here/tools.go" "$module/tools.go"
 cd "$module"
 step "adding the node's modules to a copy of test/controlplane's module ($k8s_version)"
-before=$(go list -m -f '{{.Path}} {{.Version}}' all | sort)
+# Effective versions (a replaced module counts at its replacement's version).
+effective() { go list -m -f '{{.Path}} {{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}' all | sort; }
+before=$(effective)
 go mod tidy
-after=$(go list -m -f '{{.Path}} {{.Version}}' all | sort)
+after=$(effective)
 # Only additions: a changed version would make the node differ from the control plane.
 changed=$(comm -23 <(echo "$before") <(echo "$after"))
 if [ -n "$changed" ]; then

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { NODE_IMAGES, NODE_NETWORK, startEnvironment, stopEnvironment, type Environment } from './harness/index.ts';
+import { recoverStaleNodeRun } from './harness/node.ts';
 
 const NS = 'node-e2e';
 const CANARY = 'node-secret-canary-7f3a9c';
@@ -18,6 +19,8 @@ const sysctlNames = ['kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_m
 const readSysctls = (): Record<string, string> => Object.fromEntries(sysctlNames.map((n) => [n, readFileSync(`/proc/sys/${n}`, 'utf8').trim()]));
 const kubeChains = (): string[] =>
   ['filter', 'nat', 'mangle'].flatMap((table) => (spawnSync('iptables', ['-w', '5', '-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => /^-N KUBE-/.test(l)));
+// The machine before this run, after undoing what a killed earlier run may have left.
+recoverStaleNodeRun();
 const sysctlsBefore = readSysctls();
 const chainsBefore = kubeChains();
 

@@ -327,13 +327,22 @@ async function acquireLock(state: HostState, timeoutMs: number): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       continue;
     }
-    if (holder !== undefined) {
-      log(`a node run (pid ${holder.pid}) died without its teardown: undoing what it left`);
-      teardownHost(holder);
-      if (holder.dir !== '') rmSync(holder.dir, { recursive: true, force: true });
-    }
+    recoverStaleNodeRun();
     rmSync(LOCK_FILE, { force: true });
   }
+}
+
+/**
+ * If a node run died without its teardown (SIGKILL), undoes what it left and frees the lock.
+ * startEnvironment does this itself; a test that records the machine's state first calls it.
+ */
+export function recoverStaleNodeRun(): void {
+  const holder = readLock();
+  if (holder === undefined || holder.pid === process.pid || isAlive(holder.pid)) return;
+  log(`a node run (pid ${holder.pid}) died without its teardown: undoing what it left`);
+  teardownHost(holder);
+  if (holder.dir !== '') rmSync(holder.dir, { recursive: true, force: true });
+  rmSync(LOCK_FILE, { force: true });
 }
 
 /** Host preparation before the control plane: lock, recorded state, the node's bridge and routes. */

@@ -1,15 +1,22 @@
 # syntax=docker/dockerfile:1
+# The base of both stages: Node 24 with npm on Debian bookworm. Override it with
+# --build-arg BASE_IMAGE=... (a mirror, a pinned digest, or the local stand-in that
+# `npm run image` builds from Debian packages: test/image/base.sh).
+ARG BASE_IMAGE=node:24-bookworm-slim
+
 # Build stage: dev dependencies and the TypeScript compiler.
-FROM node:24-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: the only install script is the `node` devDependency's, which downloads a
+# second Node runtime that tsc does not need (the base image's Node runs it).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
 
 # Runtime stage: production dependencies only, non-root, read-only root filesystem friendly.
-FROM node:24-bookworm-slim
+FROM ${BASE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -30,8 +30,10 @@ bench:
 manifests:
 	@kubectl kustomize manifests/base
 
+# Daemonless (buildah) on a local Node 24 + Debian base: bin/images/komputer-connector-webhook.oci.tar
+# (localhost/komputer-connector-webhook:dev). With Docker: docker build -t komputer-connector-webhook:dev .
 image:
-	docker build -t komputer-connector-webhook:dev .
+	npm run image
 
 clean:
 	rm -rf dist

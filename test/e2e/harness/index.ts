@@ -69,6 +69,11 @@ export interface EnvironmentOptions {
    * another to finish. Needs root and test/node/packages.sh's packages.
    */
   readonly node?: boolean | { readonly kubeProxy?: boolean };
+  /**
+   * Install manifests/base (webhooks pointed at the local service) (default true). False
+   * for suites that install the chart themselves; implies `service: false`.
+   */
+  readonly manifests?: boolean;
 }
 
 export interface ExtraServiceOptions {
@@ -201,12 +206,13 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
 
     const installStarted = Date.now();
     await installCrds(controlPlane, crds);
-    await installManifests(controlPlane, { port, caCert: certs.caCert });
-    const serviceKubeconfig = await writeServiceAccountKubeconfig(controlPlane);
+    const manifests = options.manifests !== false;
+    if (manifests) await installManifests(controlPlane, { port, caCert: certs.caCert });
+    const serviceKubeconfig = manifests ? await writeServiceAccountKubeconfig(controlPlane) : '';
     const installMs = Date.now() - installStarted;
 
     const serviceStarted = Date.now();
-    if (options.service !== false) {
+    if (options.service !== false && manifests) {
       service = await createWebhookService({
         port,
         metricsPort,

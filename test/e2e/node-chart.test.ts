@@ -94,3 +94,23 @@ test('helm install runs 2 replicas of the image; the leader fills the caBundle; 
   assert.match(message, /^CONNECTOR_GITHUB_TOKEN sha256=[0-9a-f]{64}$/m, 'the kubelet resolved the injected secretKeyRef');
   assert.doesNotMatch(message, /unset/);
 });
+
+test('the Lease moves to the other replica when the leader pod is killed; no replica logs the token', async () => {
+  const holder = async (): Promise<string> =>
+    (await env.kubectl(['get', 'lease', 'komputer-connector-webhook', '-n', RELEASE_NAMESPACE, '-o', 'jsonpath={.spec.holderIdentity}'], { allowFailure: true })).stdout.trim();
+  const pods = (await env.kubectl(['get', 'pods', '-n', RELEASE_NAMESPACE, '-o', 'jsonpath={.items[*].metadata.name}'])).stdout.trim().split(' ');
+  assert.equal(pods.length, 2);
+  // The canary: neither replica's log (read through the kubelet) carries the token.
+  for (const pod of pods) {
+    const logs = await env.kubectl(['logs', pod, '-n', RELEASE_NAMESPACE]);
+    assert.ok(logs.stdout.length > 0, `${pod} logged something`);
+    assert.ok(!logs.stdout.includes(TOKEN), `${pod} logged the token`);
+  }
+  const leader = await until('a leader', holder, (h) => pods.includes(h));
+  const follower = pods.find((p) => p !== leader)!;
+  const t0 = Date.now();
+  await env.kubectl(['delete', 'pod', leader, '-n', RELEASE_NAMESPACE, '--grace-period=0', '--force', '--wait=false']);
+  const next = await until('the Lease held by another replica', holder, (h) => h !== '' && h !== leader, 90_000);
+  console.log(`lease moved from ${leader} to ${next} in ${Date.now() - t0} ms`);
+  assert.ok(next === follower || !pods.includes(next), `new holder ${next}`);
+});

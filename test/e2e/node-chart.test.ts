@@ -4,14 +4,11 @@
 // in an enabled namespace is stored injected and started by the kubelet.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createHelm, CHART_DIR, RELEASE, RELEASE_NAMESPACE, type Helm } from './fixtures/helm.ts';
 import { startEnvironment, stopEnvironment, type Environment } from './harness/index.ts';
-import { repoRoot } from './harness/paths.ts';
-
-const IMAGE_ARCHIVE = path.join(repoRoot, 'bin', 'images', 'komputer-connector-webhook.oci.tar');
+import { buildImages, IMAGES } from '../image/images.ts';
 const TEAM = 'chart-team';
 const TOKEN = 'ghp_NODECHARTCANARY0123456789';
 let env: Environment;
@@ -33,10 +30,11 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boo
 }
 
 before(async () => {
-  // The image is built by `npm run image` (CI runs it before npm test); a missing one fails here.
-  assert.ok(existsSync(IMAGE_ARCHIVE), `${IMAGE_ARCHIVE} is missing: run \`npm run image\` first`);
+  // The image of the current tree (`npm run image`: cached per input hash, built if stale).
+  const [image] = await buildImages('app');
+  assert.equal(image?.name, IMAGES.webhook);
   env = await startEnvironment({ node: true, manifests: false, service: false });
-  env.node!.importImage(IMAGE_ARCHIVE);
+  env.node!.importImage(image.archive);
   helm = await createHelm({ home: path.join(env.controlPlane.dir, 'helm-home'), kubeconfig: env.kubeconfig });
 });
 after(stopEnvironment);
@@ -44,7 +42,7 @@ after(stopEnvironment);
 test('helm install runs 2 replicas of the image; the leader fills the caBundle; the API server calls the webhook through its Service', async () => {
   await env.kubectl(['create', 'namespace', RELEASE_NAMESPACE]);
   const install = await helm.run(
-    ['install', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--set', 'image.repository=localhost/komputer-connector-webhook', '--set', 'image.tag=dev', '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '180s'],
+    ['install', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--set', `image.repository=${IMAGES.webhook.split(':')[0]}`, '--set', `image.tag=${IMAGES.webhook.split(':')[1]}`, '--set', 'image.pullPolicy=Never', '--wait', '--timeout', '180s'],
     { allowFailure: true },
   );
   assert.equal(install.code, 0, `helm install failed: ${install.stderr}`);

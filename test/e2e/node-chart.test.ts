@@ -4,6 +4,7 @@
 // in an enabled namespace is stored injected and started by the kubelet.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createHelm, CHART_DIR, RELEASE, RELEASE_NAMESPACE, type Helm } from './fixtures/helm.ts';
@@ -103,6 +104,17 @@ test('the Lease moves to the other replica when the leader pod is killed; no rep
     const logs = await env.kubectl(['logs', pod, '-n', RELEASE_NAMESPACE]);
     assert.ok(logs.stdout.length > 0, `${pod} logged something`);
     assert.ok(!logs.stdout.includes(TOKEN), `${pod} logged the token`);
+  }
+  // Memory as the kernel counts it for the limit (cgroup v1: usage minus inactive file pages).
+  for (const pod of pods) {
+    const uid = (await env.kubectl(['get', 'pod', pod, '-n', RELEASE_NAMESPACE, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
+    const dir = `/sys/fs/cgroup/memory/kubepods/burstable/pod${uid}`;
+    const usage = Number(readFileSync(`${dir}/memory.usage_in_bytes`, 'utf8'));
+    const inactive = Number(/^total_inactive_file (\d+)$/m.exec(readFileSync(`${dir}/memory.stat`, 'utf8'))?.[1] ?? 0);
+    const limit = Number(readFileSync(`${dir}/memory.limit_in_bytes`, 'utf8'));
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+    console.log(`${pod}: working set ${mib(usage - inactive)} MiB (limit ${mib(limit)} MiB) after install and one injection`);
+    assert.ok(usage - inactive < limit);
   }
   const leader = await until('a leader', holder, (h) => pods.includes(h));
   const follower = pods.find((p) => p !== leader)!;

@@ -8,8 +8,6 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { generateCertificates } from '../../../src/certs/generate.ts';
@@ -17,7 +15,10 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { elapsed, log } from './log.ts';
 import { bin, binDir, repoRoot } from './paths.ts';
 import { freePort } from './ports.ts';
-import { onExitCleanup, removeTree, startProcess, type ExitStatus, type ManagedProcess } from './process.ts';
+import { ComponentGroup, probeHttp, waitUntil } from './components.ts';
+import { onExitCleanup, removeTree, type ExitStatus, type ManagedProcess } from './process.ts';
+
+export { probeHttp, waitUntil, type ProbeResult } from './components.ts';
 
 export interface ControlPlane {
   /** Private temp dir (mode 0700) holding data, certificates, keys and logs. */
@@ -35,9 +36,13 @@ export interface ControlPlane {
   readonly apiserver: ManagedProcess;
   /** How long start-up took, from spawning etcd to /readyz = 200. */
   readonly startupMs: number;
-  /** Stops both processes (SIGTERM, then SIGKILL) and removes the temp dir unless kept. */
+  /** etcd and kube-apiserver as components; a node adds its own after them. */
+  readonly components: ComponentGroup;
+  /** Key files: the API server's CA (PEM file) and the service-account signing key. */
+  readonly pki: { readonly caFile: string; readonly serviceAccountKeyFile: string };
+  /** Stops every component, newest first (SIGTERM, then SIGKILL) and removes the temp dir unless kept. */
   stop(options?: { keepDir?: boolean }): Promise<void>;
-  /** Last lines of both processes' output. */
+  /** Last lines of every component's output. */
   tails(lines?: number): string;
   /**
    * Fault injection: stops kube-apiserver (SIGTERM, or SIGKILL for a crash) while etcd and
@@ -69,6 +74,13 @@ export interface ControlPlaneOptions {
   readonly readyTimeoutMs?: number;
   /** Extra kube-apiserver flags. */
   readonly apiserverArgs?: readonly string[];
+  /**
+   * For a cluster with a node: the API server listens on and advertises `address` (a node
+   * address, not loopback: 1.37 refuses a loopback advertise address for the endpoint
+   * reconciler, which a node's `kubernetes` Service needs), on a fixed `port`, with Services
+   * in `serviceCidr` (first address: `serviceIp`).
+   */
+  readonly node?: { readonly address: string; readonly port: number; readonly serviceCidr: string; readonly serviceIp: string };
 }
 
 const BINARIES = ['kube-apiserver', 'kubectl', 'etcd'] as const;
@@ -95,65 +107,6 @@ export async function ensureBinaries(): Promise<void> {
   log(`control plane built in ${elapsed(started)}`);
 }
 
-interface ProbeResult {
-  readonly ok: boolean;
-  readonly detail: string;
-}
-
-function probeHttp(url: string, options: { ca?: string; token?: string } = {}): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    const target = new URL(url);
-    const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
-    const callback = (response: import('node:http').IncomingMessage): void => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8').trim();
-        resolve({ ok: response.statusCode === 200, detail: `HTTP ${response.statusCode}: ${body.slice(0, 300)}` });
-      });
-      response.on('error', (error) => resolve({ ok: false, detail: error.message }));
-    };
-    const req =
-      target.protocol === 'https:'
-        ? httpsRequest(target, { headers, ca: options.ca, timeout: 3_000 }, callback)
-        : httpRequest(target, { headers, timeout: 3_000 }, callback);
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (error) => resolve({ ok: false, detail: error.message }));
-    req.end();
-  });
-}
-
-/** Polls `probe` until ok, printing progress every 5 s; fails early if `process` exits. */
-export async function waitUntil(
-  what: string,
-  probe: () => Promise<ProbeResult>,
-  options: { deadline: number; processes: readonly ManagedProcess[]; intervalMs?: number },
-): Promise<void> {
-  const started = Date.now();
-  let lastReport = started;
-  let last: ProbeResult = { ok: false, detail: 'not probed yet' };
-  for (;;) {
-    const dead = options.processes.find((p) => !p.isRunning);
-    if (dead !== undefined) {
-      throw new Error(`${dead.name} exited (code ${dead.status?.code}, signal ${dead.status?.signal}) while waiting for ${what} (output: ${dead.logFile})`);
-    }
-    last = await probe();
-    if (last.ok) {
-      log(`${what}: ready after ${elapsed(started)}`);
-      return;
-    }
-    const now = Date.now();
-    if (now >= options.deadline) {
-      throw new Error(`timed out waiting for ${what} after ${elapsed(started)}; last answer: ${last.detail}`);
-    }
-    if (now - lastReport >= 5_000) {
-      lastReport = now;
-      log(`waiting for ${what} (${elapsed(started)}): ${last.detail.split('\n')[0]}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
-  }
-}
-
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   await ensureBinaries();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'komputer-e2e-'));
@@ -161,17 +114,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const unregister = onExitCleanup(() => removeTree(dir));
   const started = Date.now();
   const deadline = started + (options.readyTimeoutMs ?? 90_000);
-  const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const node = options.node;
+  const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), node?.port ?? (await freePort())];
+  const apiHost = node?.address ?? '127.0.0.1';
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-  const server = `https://127.0.0.1:${apiPort}`;
-  log(`starting control plane in ${dir} (etcd ${etcdPort}/${etcdPeerPort}, kube-apiserver ${apiPort})`);
+  const server = `https://${apiHost}:${apiPort}`;
+  log(`starting control plane in ${dir} (etcd ${etcdPort}/${etcdPeerPort}, kube-apiserver ${apiHost}:${apiPort})`);
 
-  const etcd = startProcess({
+  const components = new ComponentGroup(dir);
+  const etcdComponent = components.add({
     name: 'etcd',
     command: bin('etcd'),
-    logFile: path.join(dir, 'etcd.log'),
-    cwd: dir,
+    ready: {
+      what: 'etcd /health',
+      probe: () => probeHttp(`${etcdUrl}/health`).then((r) => ({ ok: r.ok && r.detail.includes('"health":"true"'), detail: r.detail })),
+    },
     args: [
       '--name=default',
       `--data-dir=${path.join(dir, 'etcd')}`,
@@ -184,14 +142,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--log-level=warn',
     ],
   });
-  const processes: ManagedProcess[] = [etcd];
-  let apiserver: ManagedProcess | undefined;
+  const etcd = etcdComponent.spawn();
 
   const fail = async (error: unknown): Promise<never> => {
     log(`control plane failed to start: ${error instanceof Error ? error.message : String(error)}`);
     // A process that died already printed its own output (see ManagedProcess).
-    for (const p of processes) if (p.isRunning) log(`--- ${p.name} (${p.logFile}), last lines ---\n${p.tail(60)}`);
-    for (const p of [...processes].reverse()) await p.stop(5_000);
+    for (const c of components.components) if (c.isRunning) log(`--- ${c.name} (${c.logFile}), last lines ---\n${c.tail(60)}`);
+    for (const c of [...components.components].reverse()) await c.stop(5_000);
     unregister();
     removeTree(dir);
     throw error;
@@ -203,11 +160,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await mkdir(pki, { mode: 0o700 });
     const certs = await generateCertificates({
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: ['127.0.0.1', '10.0.0.1', ...(node === undefined ? [] : [node.address, node.serviceIp])],
       caCommonName: 'komputer-e2e-apiserver-ca',
     });
     await writeFile(path.join(pki, 'apiserver.crt'), certs.cert, { mode: 0o600 });
     await writeFile(path.join(pki, 'apiserver.key'), certs.key, { mode: 0o600 });
+    await writeFile(path.join(pki, 'ca.crt'), certs.caCert, { mode: 0o600 });
     const sa = generateKeyPairSync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -218,20 +176,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const adminToken = randomBytes(24).toString('hex');
     await writeFile(path.join(pki, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
 
-    await waitUntil('etcd /health', () => probeHttp(`${etcdUrl}/health`).then((r) => ({ ok: r.ok && r.detail.includes('"health":"true"'), detail: r.detail })), {
-      deadline,
-      processes,
-    });
+    await etcdComponent.waitReady(deadline);
 
-    const spawnApiServer = (extraArgs: readonly string[] = []): ManagedProcess => startProcess({
+    const apiserverComponent = components.add({
       name: 'kube-apiserver',
       command: bin('kube-apiserver'),
-      logFile: path.join(dir, 'kube-apiserver.log'),
-      cwd: dir,
+      ready: { what: 'kube-apiserver /readyz', probe: () => probeHttp(`${server}/readyz`, { ca: certs.caCert, token: adminToken }) },
       args: [
         `--etcd-servers=${etcdUrl}`,
-        '--advertise-address=127.0.0.1',
-        '--bind-address=127.0.0.1',
+        `--advertise-address=${apiHost}`,
+        `--bind-address=${apiHost}`,
         `--secure-port=${apiPort}`,
         `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
         `--tls-cert-file=${path.join(pki, 'apiserver.crt')}`,
@@ -241,22 +195,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--service-account-issuer=${server}/`,
         `--service-account-key-file=${path.join(pki, 'sa.pub')}`,
         `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
+        `--service-cluster-ip-range=${node?.serviceCidr ?? '10.0.0.0/24'}`,
         '--allow-privileged=true',
-        // 1.37 refuses a loopback advertise address for the endpoint reconciler, and
-        // nothing here needs the `kubernetes` Service's endpoints.
-        '--endpoint-reconciler-type=none',
+        // 1.37 refuses a loopback advertise address for the endpoint reconciler; without a
+        // node nothing needs the `kubernetes` Service's endpoints.
+        ...(node === undefined ? ['--endpoint-reconciler-type=none'] : ['--kubelet-preferred-address-types=InternalIP']),
         ...(options.apiserverArgs ?? []),
-        ...extraArgs,
       ],
     });
-    apiserver = spawnApiServer();
-    processes.push(apiserver);
-
-    await waitUntil('kube-apiserver /readyz', () => probeHttp(`${server}/readyz`, { ca: certs.caCert, token: adminToken }), {
-      deadline,
-      processes,
-    });
+    await components.start(apiserverComponent, deadline);
     const startupMs = Date.now() - started;
     log(`control plane ready in ${elapsed(started)} (${server})`);
 
@@ -267,25 +214,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       user: 'admin',
     });
     const etcdProcess = etcd;
-    // Replaced by startApiServer() (fault tests restart the API server).
-    let apiserverProcess = apiserver;
     const stopApiServer = async (stopOptions: { signal?: 'SIGTERM' | 'SIGKILL'; graceMs?: number } = {}): Promise<ExitStatus> => {
+      const current = apiserverComponent.process;
       if (stopOptions.signal === 'SIGKILL') {
-        apiserverProcess.killSync('SIGKILL');
-        return apiserverProcess.exited;
+        current.killSync('SIGKILL');
+        return current.exited;
       }
-      return apiserverProcess.stop(stopOptions.graceMs);
+      return current.stop(stopOptions.graceMs);
     };
     const startApiServer = async (startOptions: { extraArgs?: readonly string[]; readyTimeoutMs?: number } = {}): Promise<number> => {
-      if (apiserverProcess.isRunning) throw new Error('kube-apiserver is still running: stopApiServer() first');
-      const t0 = Date.now();
-      const next = spawnApiServer(startOptions.extraArgs ?? []);
-      apiserverProcess = next;
-      await waitUntil('kube-apiserver /readyz (restarted)', () => probeHttp(`${server}/readyz`, { ca: certs.caCert, token: adminToken }), {
-        deadline: t0 + (startOptions.readyTimeoutMs ?? 60_000),
-        processes: [etcdProcess, next],
+      if (apiserverComponent.isRunning) throw new Error('kube-apiserver is still running: stopApiServer() first');
+      // Same flags, port, certificates and etcd; output appended to the same log.
+      return apiserverComponent.start({
+        deadline: Date.now() + (startOptions.readyTimeoutMs ?? 60_000),
+        extraArgs: startOptions.extraArgs ?? [],
+        alsoWatch: [etcdComponent],
       });
-      return Date.now() - t0;
     };
     return {
       dir,
@@ -296,9 +240,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       etcdUrl,
       etcd: etcdProcess,
       get apiserver() {
-        return apiserverProcess;
+        return apiserverComponent.process;
       },
       startupMs,
+      components,
+      pki: { caFile: path.join(pki, 'ca.crt'), serviceAccountKeyFile: path.join(pki, 'sa.key') },
       stopApiServer,
       startApiServer,
       async restartApiServer(restartOptions = {}) {
@@ -313,8 +259,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       },
       async stop(stopOptions = {}) {
         const t0 = Date.now();
-        await apiserverProcess.stop();
-        await etcdProcess.stop();
+        await components.stop();
         unregister();
         if (stopOptions.keepDir === true) log(`control plane stopped in ${elapsed(t0)}; kept ${dir}`);
         else {
@@ -323,7 +268,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         }
       },
       tails(lines = 40) {
-        return [etcdProcess, apiserverProcess].map((p) => `--- ${p.name} (${p.logFile}) ---\n${p.tail(lines)}`).join('\n');
+        return components.tails(lines);
       },
     };
   } catch (error) {

@@ -15,6 +15,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { generateCertificates, type GeneratedCertificates } from '../../../src/certs/generate.ts';
 import { startControlPlane, type ControlPlane } from './controlplane.ts';
+import { abortNode, NODE_NETWORK, prepareNodeHost, startNode, type Node, type NodeHost } from './node.ts';
 import {
   FIELD_MANAGER,
   SERVICE_ACCOUNT,
@@ -35,6 +36,7 @@ import { createWebhookService, waitForWebhookCalls, type WebhookService } from '
 export { SERVICE_ACCOUNT, SERVICE_NAMESPACE, FIELD_MANAGER } from './install.ts';
 export { kubectl, warningsOf, KubectlError, type KubectlResult, type KubectlOptions } from './kubectl.ts';
 export type { ControlPlane } from './controlplane.ts';
+export { NODE_IMAGES, NODE_NETWORK, type Node } from './node.ts';
 export type { CrdSource, CrdSourceKind } from './paths.ts';
 export type { WebhookService } from './webhook.ts';
 
@@ -61,6 +63,17 @@ export interface EnvironmentOptions {
    * for behaviour that needs a field the platform's published CRDs lack).
    */
   readonly crds?: 'default' | 'project';
+  /**
+   * A real node (containerd, kubelet, scheduler, controller-manager, kube-proxy unless
+   * `kubeProxy: false`) so that pods run. One node cluster per machine: a run waits for
+   * another to finish. Needs root and test/node/packages.sh's packages.
+   */
+  readonly node?: boolean | { readonly kubeProxy?: boolean };
+  /**
+   * Install manifests/base (webhooks pointed at the local service) (default true). False
+   * for suites that install the chart themselves; implies `service: false`.
+   */
+  readonly manifests?: boolean;
 }
 
 export interface ExtraServiceOptions {
@@ -87,11 +100,15 @@ export interface Timings {
   readonly installMs: number;
   /** Service start until /readyz, plus the canary. */
   readonly serviceMs: number;
+  /** Node components until the node is Ready and the controllers run (0 without a node). */
+  readonly nodeMs: number;
   readonly totalMs: number;
 }
 
 export interface Environment {
   readonly controlPlane: ControlPlane;
+  /** The node, when started with `node`. */
+  readonly node: Node | undefined;
   /** Admin kubeconfig (system:masters). */
   readonly kubeconfig: string;
   /** Kubeconfig of the service's ServiceAccount (what the service runs with). */
@@ -157,27 +174,47 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
   const crds = resolveCrdSource(process.env, nodeCrdFs, { use: options.crds ?? 'default' });
   // Certificates first: they do not depend on the cluster.
   const certsPromise = generateCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], caCommonName: 'komputer-e2e-webhook-ca' });
-  const controlPlane = await startControlPlane();
+  const host: NodeHost | undefined = options.node === undefined || options.node === false ? undefined : await prepareNodeHost();
+  let controlPlane: ControlPlane;
+  try {
+    controlPlane = await startControlPlane(
+      host === undefined
+        ? {}
+        : { node: { address: NODE_NETWORK.address, port: NODE_NETWORK.apiPort, serviceCidr: NODE_NETWORK.serviceCidr, serviceIp: NODE_NETWORK.serviceIp } },
+    );
+  } catch (error) {
+    host?.release();
+    throw error;
+  }
   let service: WebhookService | undefined;
+  let node: Node | undefined;
   const extras: { name: string; service: WebhookService }[] = [];
   const stop = async (keep: boolean): Promise<void> => {
     for (const extra of extras) await extra.service.stop();
     await service?.stop();
+    if (node !== undefined) await node.stop();
+    else if (host !== undefined) await abortNode(controlPlane, host);
     await saveLogs(controlPlane, name, extras.map((e) => ({ from: e.service.logFile, to: `webhook-${e.name}.log` })));
     await controlPlane.stop({ keepDir: keep });
   };
   try {
+    const nodeStarted = Date.now();
+    if (host !== undefined) {
+      node = await startNode(controlPlane, host, typeof options.node === 'object' && options.node.kubeProxy === false ? { kubeProxy: false } : {});
+    }
+    const nodeMs = host === undefined ? 0 : Date.now() - nodeStarted;
     const certs = await certsPromise;
     const [port, metricsPort] = [await freePort(), await freePort()];
 
     const installStarted = Date.now();
     await installCrds(controlPlane, crds);
-    await installManifests(controlPlane, { port, caCert: certs.caCert });
-    const serviceKubeconfig = await writeServiceAccountKubeconfig(controlPlane);
+    const manifests = options.manifests !== false;
+    if (manifests) await installManifests(controlPlane, { port, caCert: certs.caCert });
+    const serviceKubeconfig = manifests ? await writeServiceAccountKubeconfig(controlPlane) : '';
     const installMs = Date.now() - installStarted;
 
     const serviceStarted = Date.now();
-    if (options.service !== false) {
+    if (options.service !== false && manifests) {
       service = await createWebhookService({
         port,
         metricsPort,
@@ -196,6 +233,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
     const admin = controlPlane.kubeconfig;
     const env: Environment = {
       controlPlane,
+      node,
       kubeconfig: admin,
       serviceKubeconfig,
       certs,
@@ -203,7 +241,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
       serviceNamespace: SERVICE_NAMESPACE,
       serviceAccount: SERVICE_ACCOUNT,
       crds,
-      timings: { controlPlaneMs: controlPlane.startupMs, installMs, serviceMs, totalMs: Date.now() - started },
+      timings: { controlPlaneMs: controlPlane.startupMs, installMs, serviceMs, nodeMs, totalMs: Date.now() - started },
       kubectl: (args, kubectlOptions) => kubectl(admin, args, kubectlOptions),
       apply: (manifests) =>
         applyYaml(controlPlane, typeof manifests === 'string' ? manifests : toYaml((Array.isArray(manifests) ? manifests : [manifests]) as Record<string, unknown>[])),
@@ -243,7 +281,7 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
     stopCurrent = stop;
     log(
       `environment ready in ${elapsed(started)} (control plane ${(env.timings.controlPlaneMs / 1000).toFixed(1)}s, ` +
-        `install ${(installMs / 1000).toFixed(1)}s, service ${(serviceMs / 1000).toFixed(1)}s); KUBECONFIG=${admin}`,
+        `${node === undefined ? '' : `node ${(nodeMs / 1000).toFixed(1)}s, `}install ${(installMs / 1000).toFixed(1)}s, service ${(serviceMs / 1000).toFixed(1)}s); KUBECONFIG=${admin}`,
     );
     return env;
   } catch (error) {
@@ -257,7 +295,8 @@ async function saveLogs(controlPlane: ControlPlane, name: string, more: readonly
   try {
     await rm(target, { recursive: true, force: true });
     await mkdir(target, { recursive: true });
-    for (const file of ['etcd.log', 'kube-apiserver.log', 'webhook.log', 'manifests.yaml', 'crds.txt']) {
+    await controlPlane.components.saveLogs(target);
+    for (const file of ['webhook.log', 'manifests.yaml', 'crds.txt']) {
       await copyFile(path.join(controlPlane.dir, file), path.join(target, file)).catch(() => undefined);
     }
     for (const { from, to } of more) await copyFile(from, path.join(target, to)).catch(() => undefined);

@@ -3,6 +3,7 @@
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
 import { podAdmissionEvents, type AgentEvent } from '../injection/events.ts';
+import type { Finding } from '../injection/findings.ts';
 import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
@@ -31,6 +32,8 @@ export interface Decision {
   readonly injected?: string;
   /** Pods: the Events for the agents' owners; never for a dry run. Recorded after the response, off the request path. */
   readonly events?: AgentEvent[];
+  /** Pods: what the decision found, as data (metrics count them by kind). */
+  readonly findings?: readonly Finding[];
 }
 
 /** A request that decodes but cannot be acted on (HTTP 400 with this reason). */
@@ -87,6 +90,7 @@ export const mutatePod: Handler = (req, ctx) => {
   const events = ctx.events && !req.dryRun ? podAdmissionEvents({ pod: req.object, oldPod: ephemeral ? req.oldObject : undefined, namespace, view: ctx.view, outcome }) : [];
   return {
     response,
+    findings: outcome.findings,
     ...(reason === undefined ? {} : { reason }),
     ...(injected ? { injected } : {}),
     ...(outcome.namespaceNotEnabled ? { staleNamespace: namespace } : {}),
@@ -120,7 +124,7 @@ function decodeOrBadRequest<T>(decode: () => T): T {
  */
 function unlessUnchanged(v: Verdict, unchanged: boolean): Verdict {
   if (v.allowed || !unchanged) return v;
-  return { allowed: true, warnings: [`this object would be refused if created now (the update is allowed because it leaves the judged fields unchanged): ${v.message ?? ''}`, ...v.warnings] };
+  return { allowed: true, message: undefined, violation: v.violation, warnings: [`this object would be refused if created now (the update is allowed because it leaves the judged fields unchanged): ${v.message ?? ''}`, ...v.warnings] };
 }
 
 function beingDeleted(obj: JsonObject): boolean {

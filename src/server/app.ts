@@ -72,7 +72,10 @@ export function createApp(options: AppOptions): Express {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       // After the answer, and only enqueued: an Event never delays or fails an admission.
       try {
-        if (!outcome.request.dryRun) options.events?.record(outcome.decision.events);
+        if (!outcome.request.dryRun) {
+          options.events?.record(outcome.decision.events);
+          for (const f of outcome.decision.findings ?? []) metrics.findings.inc({ kind: f.kind });
+        }
       } catch (err) {
         logger.error({ err }, 'recording events failed; the admission was answered');
       }

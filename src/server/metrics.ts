@@ -2,6 +2,7 @@
 // Labels are low-cardinality by construction: path, verdict, kind. Never names or values.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FINDING_KINDS } from '../injection/findings.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -23,6 +24,8 @@ export interface Metrics {
   readonly eventsWritten: Counter<'operation'>;
   readonly eventsDropped: Counter<'reason'>;
   readonly eventsPending: Gauge;
+  readonly findings: Counter<'kind'>;
+  readonly policyViolations: Gauge<'entry' | 'action'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -67,5 +70,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
     eventsPending: new Gauge({ name: 'komputer_webhook_events_pending', help: 'Events on KomputerAgents waiting for a write.', registers }),
+    findings: findingsCounter(registers),
+    policyViolations: new Gauge({
+      name: 'komputer_webhook_policy_violations',
+      help: 'Connectors (in any namespace) that a policy entry matches with an auth type it does not allow, by entry id and its action (deny: refused at admission and left out of pods; warn; audit). Set by the leader from its caches.',
+      labelNames: ['entry', 'action'],
+      registers,
+    }),
   };
+}
+
+/** Findings of pod admissions (not dry runs), by kind; every kind from the start, at 0, so a first one shows as an increase. */
+function findingsCounter(registers: Registry[]): Counter<'kind'> {
+  const c = new Counter({
+    name: 'komputer_webhook_injection_findings_total',
+    help: 'What pod admissions found, by kind (findings.ts): skip reasons such as refused (a policy entry in deny mode), disabled, not-visible; policy-warn and policy-audit for connectors injected under a warn or audit entry; pod- and container-level kinds.',
+    labelNames: ['kind'],
+    registers,
+  });
+  for (const kind of FINDING_KINDS) c.inc({ kind }, 0);
+  return c;
 }

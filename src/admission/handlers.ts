@@ -3,6 +3,7 @@
 
 import { AGENT_KIND, CONNECTOR_KIND, GROUP } from '../config/names.ts';
 import { podAdmissionEvents, type AgentEvent, type PodAdmission } from '../injection/events.ts';
+import type { Finding } from '../injection/findings.ts';
 import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { attachedAgentsOf, decodeAgent, decodeConnector, DecodeError, isObject, type Connector, type JsonObject } from '../model/objects.ts';
 import { evaluateAgent } from '../policy/agent.ts';
@@ -31,12 +32,16 @@ type EventInputs = PodAdmission;
  * agents' Events are computed on first read, after the response is written, never on the
  * request path, and only once.
  */
+const NO_FINDINGS: readonly Finding[] = [];
+
 export class Decision {
   readonly response: AdmissionResponse;
   /** Why the object was left alone or refused, for the log line. */
   readonly reason: string | undefined;
   /** The cache said this namespace is not enabled although the API server sent the pod. */
   readonly staleNamespace: string | undefined;
+  /** Pods: what the decision found, as data (metrics count them by kind); empty otherwise. */
+  readonly findings: readonly Finding[];
   #outcome: InjectionOutcome | undefined;
   #eventInputs: EventInputs | undefined;
   #injected: string | undefined | null = null;
@@ -46,6 +51,7 @@ export class Decision {
     this.response = response;
     this.reason = reason;
     this.staleNamespace = staleNamespace;
+    this.findings = outcome ? outcome.findings : NO_FINDINGS;
     this.#outcome = outcome;
     this.#eventInputs = eventInputs;
   }
@@ -155,7 +161,7 @@ function decodeOrBadRequest<T>(decode: () => T): T {
  */
 function unlessUnchanged(v: Verdict, unchanged: boolean): Verdict {
   if (v.allowed || !unchanged) return v;
-  return { allowed: true, warnings: [`this object would be refused if created now (the update is allowed because it leaves the judged fields unchanged): ${v.message ?? ''}`, ...v.warnings] };
+  return { allowed: true, message: undefined, violation: v.violation, warnings: [`this object would be refused if created now (the update is allowed because it leaves the judged fields unchanged): ${v.message ?? ''}`, ...v.warnings] };
 }
 
 function beingDeleted(obj: JsonObject): boolean {

@@ -7,7 +7,7 @@
 // they keep the reference, and their new pods get the connector back once it is re-enabled.
 
 import { objectKey, type Agent, type Connector } from '../model/objects.ts';
-import { isSharedWith, referencedKeys } from '../injection/resolve.ts';
+import { isSharedWith, referencedKeys } from '../references/references.ts';
 
 export interface AttachmentStatus {
   readonly attachedAgents: number;

@@ -3,7 +3,7 @@
 // that namespace AND an agent there references it: writing `otherns/name` in an agent is
 // never enough, and a namespace the connector does not list never gets a copy.
 
-import { isSharedWith, parseConnectorRef } from '../injection/resolve.ts';
+import { isSharedWith, parseConnectorRef } from '../references/references.ts';
 import { mirroredSecretName } from '../injection/names.ts';
 import { isUsableSecretRef, type Agent, type Connector } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';

@@ -11,7 +11,9 @@ import { policyTextOf } from '../cluster/state-file.ts';
 import { ClusterStore } from '../cluster/store.ts';
 import { AGENT_PLURAL, CONNECTOR_PLURAL, GROUP, INJECTION_ENABLED, LABEL_INJECTION, POLICY_CONFIGMAP_NAME, VERSION } from '../config/names.ts';
 import { isInjectionEnabled } from '../injection/detect.ts';
-import { resolveConnectors, type SkipKind } from '../injection/resolve.ts';
+import { FINDINGS } from '../injection/findings.ts';
+import { agentLine, connectorRefs, resolveConnectors } from '../injection/resolve.ts';
+import { parseConnectorRef, visibleConnector } from '../references/references.ts';
 import { decodeAgent, decodeConnector, decodeNamespace, isObject, objectKey, type Connector, type JsonObject } from '../model/objects.ts';
 import { PolicyHolder, type PolicyStatus } from '../policy/holder.ts';
 import { POLICY_CONFIGMAP_KEY } from '../policy/incompatible.ts';
@@ -113,6 +115,7 @@ function inventory(s: Snapshot): Inventory {
   const policy = new PolicyHolder();
   const cm = s.policyConfigMap.ok ? s.policyConfigMap.value : undefined;
   const policyStatus = policy.apply(cm ? policyTextOf({ ...cm, kind: 'ConfigMap' }) : undefined);
+  store.policySource = () => policy.current;
   const enabled = [...store.namespaces.values()].filter((n) => isInjectionEnabled(n)).map((n) => n.name).sort();
   return { store, enabled, terminating, policy, policyStatus, missing };
 }
@@ -499,18 +502,24 @@ function checkConnectorPolicy(inv: Inventory): CheckResult[] {
   for (const c of inv.store.connectors.values()) if (enabled.has(c.namespace)) inScope.set(objectKey(c.namespace, c.name), c);
   for (const a of inv.store.agents.values()) {
     if (!enabled.has(a.namespace)) continue;
-    for (const att of resolveConnectors(a, inv.store).attachments) inScope.set(objectKey(att.connector.namespace, att.connector.name), att.connector);
+    // Referenced and visible, whether injected or refused: the policy's verdict is the question here.
+    for (const { ref, namespace } of connectorRefs(a, inv.store, [])) {
+      const target = parseConnectorRef(ref, namespace);
+      const c = target && visibleConnector(target, a.namespace, inv.store);
+      if (c) inScope.set(objectKey(c.namespace, c.name), c);
+    }
   }
   const source = !inv.policyStatus.valid ? 'the built-in list (the policy ConfigMap is invalid)' : inv.policyStatus.source === 'configmap' ? 'the built-in list and the policy ConfigMap' : 'the built-in list';
   const out: CheckResult[] = [];
   for (const [key, c] of [...inScope].sort(([a], [b]) => a.localeCompare(b))) {
-    const verdict = evaluateConnector(c, inv.policy.current);
-    if (verdict.allowed) continue;
-    // The verdict's own "Fix: ..." (policy entries, header names) becomes the remedy.
-    const text = verdict.message ?? 'denied';
-    const at = text.indexOf(' Fix: ');
-    const [why, fix] = at >= 0 ? [text.slice(0, at), text.slice(at + ' Fix: '.length).replace(/\.$/, '')] : [text, 'change it as the message says'];
-    out.push(result(id, 'error', `connector ${key} would be refused if created now: ${why}`, `${fix} (kubectl -n ${c.namespace} edit komputerconnector ${c.name}); until then agents get it injected and it cannot work`, key));
+    const v = evaluateConnector(c, inv.policy.current).violation;
+    if (v === undefined) continue;
+    // The verdict's cause and fix, as data (an entry's `instead`, a header name's remedy).
+    const edit = `(kubectl -n ${c.namespace} edit komputerconnector ${c.name})`;
+    const fix = v.fix ?? 'change it as the message says';
+    const entry = v.entry === undefined ? '' : ` (policy entry ${v.entry}, action ${v.action})`;
+    if (v.action === 'deny') out.push(result(id, 'error', `connector ${key} would be refused if created now: ${v.cause}`, `${fix} ${edit}; until then agents do not get it injected`, key));
+    else out.push(result(id, 'warning', `connector ${key} violates the policy${entry}: ${v.cause}`, `${fix} ${edit}; agents get it injected until the entry moves to deny, and it cannot work`, key));
   }
   if (out.length > 0) return out;
   return [result(id, 'ok', `${plural(inScope.size, 'connector')} in use in enabled namespaces ${inScope.size === 1 ? 'complies' : 'comply'} with ${source}`)];
@@ -546,40 +555,6 @@ function checkCounts(inv: Inventory): CheckResult[] {
 
 // --- agents ---------------------------------------------------------------------------------------
 
-const SKIP_SEVERITY: Record<SkipKind, CheckStatus> = {
-  'invalid-ref': 'error',
-  missing: 'error',
-  'not-visible': 'error',
-  'secret-ref': 'error',
-  collision: 'error',
-  'over-limit': 'error',
-  // Deliberate states an admin chose: the agent keeps working without them.
-  disabled: 'warning',
-  manager: 'warning',
-};
-
-function skipRemedy(kind: SkipKind, agentNs: string, agentName: string, ref: string): string {
-  const edit = `kubectl -n ${agentNs} edit komputeragent ${agentName}`;
-  switch (kind) {
-    case 'invalid-ref':
-      return `write it as "name" or "namespace/name" (${edit})`;
-    case 'missing':
-      return `create connector ${ref} in namespace ${agentNs}, or remove it from spec.connectors (${edit})`;
-    case 'not-visible':
-      return `its owner lists ${agentNs} in the connector's komputer.ai/shared-with-namespaces annotation, or remove the reference (${edit})`;
-    case 'disabled':
-      return `re-enable it (spec.disabled: false on the connector), or remove the reference (${edit})`;
-    case 'secret-ref':
-      return 'set both name and key of spec.authSecretKeyRef on the connector';
-    case 'collision':
-      return `keep one of the connectors of that name on this agent, or rename one (${edit})`;
-    case 'over-limit':
-      return `split the connectors over several agents (${edit})`;
-    case 'manager':
-      return `create the office manager agent, or clear spec.officeManager (${edit})`;
-  }
-}
-
 function checkReferences(inv: Inventory): CheckResult[] {
   const id: CheckId = 'agents/references';
   const failed = cannotList(id, inv, ['namespaces', 'connectors', 'agents']);
@@ -589,9 +564,11 @@ function checkReferences(inv: Inventory): CheckResult[] {
   const out: CheckResult[] = [];
   for (const a of agents) {
     const key = objectKey(a.namespace, a.name);
-    for (const skip of resolveConnectors(a, inv.store).skipped) {
-      const message = skip.kind === 'manager' ? `agent ${key}: ${skip.reason}` : `agent ${key}: connector ${skip.ref}: ${skip.reason}`;
-      out.push(result(id, SKIP_SEVERITY[skip.kind], message, skipRemedy(skip.kind, a.namespace, a.name, skip.ref), key));
+    const { skipped, notes } = resolveConnectors(a, inv.store);
+    // Keyed on the finding's kind: its severity and remedy come from the core's table.
+    for (const f of [...skipped, ...notes]) {
+      const spec = FINDINGS[f.kind];
+      out.push(result(id, spec.severity, `agent ${key}: ${agentLine(f)}`, `${spec.remedy(f.ref, a.namespace)} (kubectl -n ${a.namespace} edit komputeragent ${a.name})`, key));
     }
   }
   if (out.length > 0) return out;

@@ -13,7 +13,8 @@
 import fastJsonPatch from 'fast-json-patch';
 import { ANNOTATION_INJECTED, ENV_MCP_SERVERS } from '../config/names.ts';
 import { injectEphemeralContainers, injectPod, jsonEqual, type InjectionOutcome } from '../injection/inject.ts';
-import { connectorRefs, parseConnectorRef } from '../injection/resolve.ts';
+import { connectorRefs } from '../injection/resolve.ts';
+import { parseConnectorRef } from '../references/references.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
 
@@ -56,10 +57,11 @@ function envOf(container: JsonObject | undefined): Env {
   return container && Array.isArray(container.env) ? container.env : [];
 }
 
-function findContainer(pod: JsonObject, field: Field, name: string): JsonObject | undefined {
-  const list = containersOf(pod, field);
-  const m = /^#(\d+)$/.exec(name);
-  return m ? list[Number(m[1])] : list.find((c) => c.name === name);
+function containerAt(pod: JsonObject, field: Field, index: number): JsonObject | undefined {
+  const spec = isObject(pod.spec) ? pod.spec : {};
+  const list = spec[field];
+  const c: unknown = Array.isArray(list) ? list[index] : undefined;
+  return isObject(c) ? c : undefined;
 }
 
 function envEntry(env: Env, name: string): JsonObject | undefined {
@@ -80,8 +82,12 @@ function serversOf(env: Env): Record<string, unknown> | undefined {
 
 const ENTRY_FIELDS = ['url', 'authType', 'headerName', 'tokenEnv', 'type'] as const;
 
-/** Human reasons for the difference between a container's env now and the one a new pod gets. */
-export function envChanges(before: Env, after: Env): string[] {
+/**
+ * Human reasons for the difference between a container's env now and the one a new pod
+ * gets. `tokens`: the token variables the decision writes or takes out (from the core, never
+ * guessed from names).
+ */
+export function envChanges(before: Env, after: Env, tokens: Iterable<string> = []): string[] {
   const changes: string[] = [];
   const was = serversOf(before) ?? {};
   const will = serversOf(after) ?? {};
@@ -105,8 +111,7 @@ export function envChanges(before: Env, after: Env): string[] {
     }
   }
   // Token variables whose Secret reference changed with the config staying the same.
-  const tokenNames = new Set<string>();
-  for (const env of [before, after]) for (const e of env) if (isObject(e) && typeof e.name === 'string' && /^CONNECTOR_.+_TOKEN$/.test(e.name)) tokenNames.add(e.name);
+  const tokenNames = new Set<string>(tokens);
   for (const name of [...tokenNames].sort()) {
     if (explainedTokens.has(name)) continue;
     const a = before.filter((e) => isObject(e) && e.name === name);
@@ -139,13 +144,13 @@ function attributableNames(agentName: string, namespace: string, pod: JsonObject
   return names;
 }
 
-function judged(pod: JsonObject, outcome: InjectionOutcome, field: Field, namespace: string, view: ClusterView, only?: string): StaleContainer[] {
+function judged(pod: JsonObject, outcome: InjectionOutcome, namespace: string, view: ClusterView, only?: string): StaleContainer[] {
   const after = outcome.patch.length > 0 ? (fastJsonPatch.applyPatch(structuredClone(pod), outcome.patch as fastJsonPatch.Operation[], true, false).newDocument as JsonObject) : pod;
   const out: StaleContainer[] = [];
   for (const summary of outcome.containers) {
     if (only !== undefined && summary.container !== only) continue;
-    const before = envOf(findContainer(pod, field, summary.container));
-    let changes = envChanges(before, envOf(findContainer(after, field, summary.container)));
+    const before = envOf(containerAt(pod, summary.field, summary.index));
+    let changes = envChanges(before, envOf(containerAt(after, summary.field, summary.index)), summary.tokens);
     if (changes.length === 0 && summary.injected.length === 0) {
       // Nothing resolves now: a new pod gets no config at all (see the file comment).
       const servers = serversOf(before);
@@ -153,7 +158,7 @@ function judged(pod: JsonObject, outcome: InjectionOutcome, field: Field, namesp
       const ours = attributableNames(summary.agent, namespace, pod, view);
       if (keys.length > 0 && keys.every((k) => ours.has(k))) {
         const tokens = new Set(keys.map((k) => servers![k]).flatMap((e) => (isObject(e) && typeof e.tokenEnv === 'string' ? [e.tokenEnv] : [])));
-        changes = envChanges(before, before.filter((e) => !(isObject(e) && (e.name === ENV_MCP_SERVERS || tokens.has(e.name as string)))));
+        changes = envChanges(before, before.filter((e) => !(isObject(e) && (e.name === ENV_MCP_SERVERS || tokens.has(e.name as string)))), tokens);
       }
     }
     if (changes.length > 0) out.push({ container: summary.container, agent: summary.agent, changes });
@@ -170,13 +175,13 @@ export function stalePods(pods: readonly JsonObject[], view: ClusterView): Stale
     const namespace = typeof md.namespace === 'string' ? md.namespace : '';
     const name = typeof md.name === 'string' ? md.name : '';
     if (!namespace || !isObject(pod.spec)) continue;
-    const containers = judged(pod, injectPod(pod, namespace, view), 'containers', namespace, view);
+    const containers = judged(pod, injectPod(pod, namespace, view), namespace, view);
     // Members added to a running squad: each ephemeral container as if it had just been added.
     for (const eph of containersOf(pod, 'ephemeralContainers')) {
       if (typeof eph.name !== 'string') continue;
       const spec = pod.spec as JsonObject;
       const oldPod = { ...pod, spec: { ...spec, ephemeralContainers: containersOf(pod, 'ephemeralContainers').filter((c) => c !== eph) } };
-      containers.push(...judged(pod, injectEphemeralContainers(pod, oldPod, namespace, view), 'ephemeralContainers', namespace, view, eph.name));
+      containers.push(...judged(pod, injectEphemeralContainers(pod, oldPod, namespace, view), namespace, view, eph.name));
     }
     if (containers.length > 0) out.push({ namespace, name, containers });
   }

@@ -35,7 +35,7 @@ export const CHECKS = [
   { id: 'policy/configmap', group: 'service', what: 'the policy ConfigMap parses, with the same parser the server uses' },
   { id: 'namespaces/enabled', group: 'namespaces', what: 'which namespaces are enabled' },
   { id: 'namespaces/reachable', group: 'namespaces', what: 'every enabled namespace is selected by both webhooks and is not terminating' },
-  { id: 'connectors/policy', group: 'connectors', what: 'connectors in use in enabled namespaces that the policy in force would refuse now' },
+  { id: 'connectors/policy', group: 'connectors', what: 'connectors agents in enabled namespaces reference that a policy entry matches: deny (refused, not injected) is an error, warn and audit are warnings' },
   { id: 'connectors/counts', group: 'connectors', what: 'status.attachedAgents/agentNames equal what the controller computes' },
   { id: 'agents/references', group: 'agents', what: 'agents in enabled namespaces whose connectors do not resolve (missing, not shared, disabled, collisions, ...)' },
   { id: 'pods/stale', group: 'pods', what: 'running agent pods whose injected connectors differ from what their agent would get now' },

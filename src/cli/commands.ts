@@ -10,6 +10,7 @@ import { AGENT_KIND, CONNECTOR_KIND, GROUP, POLICY_CONFIGMAP_NAME, VERSION } fro
 import type { ClusterView } from '../model/view.ts';
 import { PolicyHolder } from '../policy/holder.ts';
 import { BUILTIN_POLICY, type PolicyList } from '../policy/incompatible.ts';
+import { FINDINGS, type Finding } from '../injection/findings.ts';
 import { injectEphemeralContainers, injectPod, type InjectionOutcome } from '../injection/inject.ts';
 import { isObject, objectKey, type JsonObject } from '../model/objects.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/app.ts';
@@ -30,7 +31,9 @@ export function loadCliState(stateFile: string | undefined): { view: ClusterStor
   const status = holder.apply(policyTextFromState(state));
   // The server would keep the built-ins and report; a CI pipeline wants to hear it loudly.
   if (!status.valid) throw new CliError(`${stateFile}: ConfigMap ${POLICY_CONFIGMAP_NAME} is invalid: ${status.reason}`);
-  return { view: state.store, policy: holder.current };
+  const policy = holder.current;
+  state.store.policySource = () => policy;
+  return { view: state.store, policy };
 }
 
 /** The objects in a YAML/JSON file; unusable input becomes a one-line CliError. */
@@ -74,14 +77,14 @@ export function mutatePodObject(pod: JsonObject, namespace: string, view: Cluste
 export function summarize(r: MutateResult): string {
   const lines: string[] = [];
   if (r.outcome.skipped && r.outcome.containers.length === 0) lines.push(`not injected: ${r.outcome.skipped}`);
+  // Each finding once, as the core wrote it: under its container when that was injected, else on its own.
+  const summarized = new Set(r.outcome.containers.map((c) => c.container));
+  const label = (f: Finding): string => (FINDINGS[f.kind].skip ? 'skipped' : FINDINGS[f.kind].warn ? 'warning' : 'reported');
   for (const c of r.outcome.containers) {
     lines.push(`container ${c.container} (agent ${c.agent}): ${c.injected.length > 0 ? `injected ${c.injected.join(', ')}` : 'no connectors'}`);
-    for (const s of c.skipped) lines.push(`  skipped ${s.ref}: ${s.reason}`);
-    if (c.removed.length > 0) lines.push(`  removed ${c.removed.join(', ')} (written by the operator for connectors refused here)`);
+    for (const f of r.outcome.findings) if (f.container === c.container && f.agent === c.agent) lines.push(`  ${label(f)}: ${f.text}`);
   }
-  const containerWarnings = new Set(r.outcome.containers.flatMap((c) => c.skipped.map((s) => s.ref)));
-  const removedHere = new Set(r.outcome.containers.filter((c) => c.removed.length > 0).map((c) => `container ${c.container}: removed `));
-  for (const w of r.outcome.warnings) if (![...containerWarnings].some((ref) => w.startsWith(`connector ${ref} `)) && ![...removedHere].some((p) => w.startsWith(p))) lines.push(`warning: ${w}`);
+  for (const f of r.outcome.findings) if (f.container === undefined || !summarized.has(f.container)) if (FINDINGS[f.kind].warn) lines.push(`warning: ${f.text}`);
   lines.push(r.outcome.patch.length > 0 ? `${r.outcome.patch.length} patch operation(s)` : 'no change');
   return lines.join('\n') + '\n';
 }

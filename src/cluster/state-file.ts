@@ -6,6 +6,7 @@ import { Composer, Parser } from 'yaml';
 import { AGENT_KIND, CONNECTOR_KIND, POLICY_CONFIGMAP_NAME } from '../config/names.ts';
 import { POLICY_CONFIGMAP_KEY } from '../policy/incompatible.ts';
 import { decodeAgent, decodeConnector, decodeNamespace, DecodeError, isObject, type JsonObject } from '../model/objects.ts';
+import { PolicyHolder } from '../policy/holder.ts';
 import { ClusterStore } from './store.ts';
 
 export class StateError extends Error {
@@ -89,7 +90,13 @@ export function loadState(text: string, source: string): LoadedState {
       throw e;
     }
   });
-  return { store, others };
+  const state = { store, others };
+  // The state's policy ConfigMap is in force for its view, as the watch makes it for the server's.
+  const holder = new PolicyHolder();
+  holder.apply(policyTextFromState(state));
+  const policy = holder.current;
+  store.policySource = () => policy;
+  return state;
 }
 
 export function loadStateFile(path: string): LoadedState {

@@ -4,6 +4,7 @@
 
 import { objectKey as key, type Agent, type Connector, type NamespaceInfo } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
+import { BUILTIN_POLICY, type PolicyList } from '../policy/incompatible.ts';
 
 export type Kind = 'namespace' | 'connector' | 'agent';
 
@@ -22,6 +23,13 @@ export class ClusterStore implements ClusterView {
 
   agent(namespace: string, name: string): Agent | undefined {
     return this.agents.get(key(namespace, name));
+  }
+
+  /** Where the policy in force comes from: the PolicyHolder fed by the ConfigMap watch or the state file. */
+  policySource: () => PolicyList = () => BUILTIN_POLICY;
+
+  policy(): PolicyList {
+    return this.policySource();
   }
 
   putNamespace(ns: NamespaceInfo): void {

@@ -5,10 +5,11 @@
 import { ANNOTATION_INJECTED, ENV_MCP_SERVERS } from '../config/names.ts';
 import { isObject, type JsonObject } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
-import { detectAgentPod, detectNewSquadMembers, type Detection } from './detect.ts';
+import { detectAgentPod, detectNewSquadMembers, type AgentContainer, type Detection } from './detect.ts';
+import { finding, warningsOf, type Finding } from './findings.ts';
 import { pointer, type PatchOp } from './jsonpatch.ts';
 import { mcpServersJson, tokenEnvName, type Attachment } from './names.ts';
-import { refusedConnector, resolveConnectors, type Skip } from './resolve.ts';
+import { refusedConnector, resolveConnectors, skip, type Note, type OperatorToken, type Skip } from './resolve.ts';
 
 /** Upper bound on the KOMPUTER_MCP_SERVERS value: connectors past it are skipped, with a warning. */
 export const MAX_MCP_SERVERS_BYTES = 32 * 1024;
@@ -19,24 +20,37 @@ export type EnvVar =
 
 export interface ContainerSummary {
   readonly container: string;
+  /** Where the container is: `spec[field][index]`. */
+  readonly field: AgentContainer['field'];
+  readonly index: number;
   readonly agent: string;
   readonly injected: string[];
   readonly skipped: Skip[];
+  /** Injected connectors a policy entry in warn or audit mode matches. */
+  readonly notes: Note[];
   /** Variables the operator wrote for refused connectors, taken out of this container. */
   readonly removed: string[];
+  /** The token variables this service writes into the container or takes out of it. */
+  readonly tokens: string[];
 }
 
+/** Fixed shape: every field is always present, so the request path keeps one hidden class. */
 export interface InjectionOutcome {
   /** Empty when the pod is already as it should be. */
   readonly patch: PatchOp[];
+  /** The admission warnings: the texts of the warned findings, in order. */
   readonly warnings: string[];
+  /** Everything the decision found, as data (see findings.ts). */
+  readonly findings: Finding[];
   /** Set when the pod was left alone as a whole, with the reason. */
-  readonly skipped?: string;
+  readonly skipped: string | undefined;
   /** The view says the namespace is not enabled (the API server, which called us, may know better). */
-  readonly namespaceNotEnabled?: boolean;
+  readonly namespaceNotEnabled: boolean;
   readonly containers: ContainerSummary[];
   /** Which containers were judged as whose (kept so callers such as the events need not detect again). */
   readonly detection: Detection;
+  /** Every connector reference injected into some container, in first-seen order. */
+  readonly injectedRefs: string[];
 }
 
 /** The env vars an agent container must carry, token references first. */
@@ -112,7 +126,8 @@ function annotationOps(metadata: unknown, value: string): PatchOp[] {
 export function operatorLeftovers(env: unknown, skipped: readonly Skip[], desired: readonly EnvVar[]): { indices: number[]; names: string[]; byRef: Map<string, string> } {
   const found = { indices: [] as number[], names: [] as string[], byRef: new Map<string, string>() };
   if (!Array.isArray(env)) return found;
-  const refused = skipped.flatMap((s) => (s.refused ? [{ ref: s.ref, ...s.refused }] : []));
+  const refused: { ref: string; name: string; token: OperatorToken | undefined }[] = [];
+  for (const s of skipped) if (s.refused !== undefined) refused.push({ ref: s.ref, name: s.refused.name, token: s.refused.token });
   if (refused.length === 0) return found;
   const keep = new Set(desired.map((d) => d.name));
   env.forEach((entry: unknown, i) => {
@@ -153,7 +168,7 @@ function fitToBound(attachments: Attachment[], skipped: Skip[], agentNamespace: 
   let servers = mcpServersJson(kept);
   while (kept.length > 0 && servers.length > MAX_MCP_SERVERS_BYTES) {
     const dropped = kept.pop()!;
-    skipped.push({ ref: dropped.ref, reason: `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes`, kind: 'over-limit', refused: refusedConnector(dropped.connector, agentNamespace) });
+    skipped.push(skip('over-limit', dropped.ref, `the connector config would exceed ${MAX_MCP_SERVERS_BYTES} bytes`, refusedConnector(dropped.connector, agentNamespace)));
     servers = mcpServersJson(kept);
   }
   return { kept, servers };
@@ -169,8 +184,8 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
   // The annotation records what this service changed: nothing injected (not even an empty
   // annotation), or an env already right, as the operator injects it, is left as it came.
   // (Taking out what the operator wrote for refused connectors records nothing either.)
-  if (outcome.injectedRefs.length === 0 || outcome.result.patch.length === 0) return outcome.result;
-  return { ...outcome.result, patch: [...outcome.result.patch, ...annotationOps(pod.metadata, outcome.injectedRefs.join(','))] };
+  if (outcome.injectedRefs.length > 0 && outcome.patch.length > 0) outcome.patch.push(...annotationOps(pod.metadata, outcome.injectedRefs.join(',')));
+  return outcome;
 }
 
 /**
@@ -181,61 +196,75 @@ export function injectPod(pod: JsonObject, namespace: string, view: ClusterView)
  */
 export function injectEphemeralContainers(pod: JsonObject, oldPod: JsonObject, namespace: string, view: ClusterView): InjectionOutcome {
   const detection = detectNewSquadMembers(pod, oldPod, namespace, view.namespace(namespace), (name) => view.agent(namespace, name));
-  return injectDetected(pod, namespace, view, detection).result;
+  return injectDetected(pod, namespace, view, detection);
 }
 
-interface Detected {
-  readonly result: InjectionOutcome;
-  /** Every connector reference injected into some container, in first-seen order. */
-  readonly injectedRefs: string[];
+function outcomeOf(patch: PatchOp[], findings: Finding[], skipped: string | undefined, containers: ContainerSummary[], detection: Detection, injectedRefs: string[]): InjectionOutcome {
+  const namespaceNotEnabled = detection.kind === 'skip' && detection.finding === 'namespace-not-enabled';
+  return { patch, warnings: warningsOf(findings), findings, skipped, namespaceNotEnabled, containers, detection, injectedRefs };
 }
 
-/** The decision both paths share: the detected agent containers -> env ops, warnings, summaries. */
-function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, detection: Detection): Detected {
-  const none = (result: Omit<InjectionOutcome, 'detection'>): Detected => ({ result: { ...result, detection }, injectedRefs: [] });
-  if (detection.kind === 'not-agent') return none({ patch: [], warnings: [], skipped: 'not an agent pod', containers: [] });
-  if (detection.kind === 'skip') {
-    const warnings = detection.warn ? [`connectors not injected: ${detection.reason}`] : [];
-    return none({ patch: [], warnings, skipped: detection.reason, containers: [], ...(detection.namespaceNotEnabled ? { namespaceNotEnabled: true } : {}) });
+/** A pod left alone as a whole: one pod-level finding (about each of its agents), no patch. */
+function podLeftAlone(detection: Detection): InjectionOutcome {
+  if (detection.kind === 'not-agent') return outcomeOf([], [], 'not an agent pod', [], detection, []);
+  if (detection.kind !== 'skip') throw new Error('podLeftAlone: the pod is to be injected');
+  return outcomeOf([], [finding(detection.finding, `connectors not injected: ${detection.reason}`, undefined, undefined, undefined, undefined)], detection.reason, [], detection, []);
+}
+
+/** What one agent container gets: its env ops, its summary, and its findings (pushed onto `findings`). */
+function injectContainer(spec: JsonObject, target: AgentContainer, namespace: string, view: ClusterView, patch: PatchOp[], findings: Finding[]): ContainerSummary | undefined {
+  const { agent: agentName, index, field } = target;
+  const container = (spec[field] as unknown[])[index];
+  const containerName = isObject(container) && typeof container.name === 'string' ? container.name : `#${index}`;
+  const agent = view.agent(namespace, agentName);
+  if (!agent) {
+    findings.push(finding('agent-not-found', `agent ${agentName}: KomputerAgent not found in namespace ${namespace}, nothing injected for it`, agentName, containerName, undefined, undefined));
+    return undefined;
   }
+  const { attachments, skipped, notes } = resolveConnectors(agent, view);
+  const { kept, servers } = fitToBound(attachments, skipped, namespace);
+  const env = isObject(container) ? container.env : undefined;
+  // No connector resolves: no config is added (the operator adds no empty one either).
+  const desired = kept.length === 0 ? [] : desiredEnv(kept, servers);
+  const leftovers = operatorLeftovers(env, skipped, desired);
+  const ops = envOps(env, pointer('spec', field, index), desired, leftovers.indices);
+  if (typeof ops === 'string') {
+    findings.push(finding('env-invalid', `container ${containerName}: ${ops}, nothing injected`, agentName, containerName, undefined, undefined));
+    return undefined;
+  }
+  for (const op of ops) patch.push(op);
+  for (const s of skipped) findings.push(skipFinding(s, agentName, containerName, leftovers.byRef.get(s.ref)));
+  for (const n of notes) findings.push(finding(n.kind, `connector ${n.ref} injected into agent ${agentName}, but ${n.reason}`, agentName, containerName, n.ref, n.entry));
+  if (leftovers.names.includes(ENV_MCP_SERVERS)) {
+    findings.push(finding('config-removed', `container ${containerName}: removed ${ENV_MCP_SERVERS}, which listed only connectors agent ${agentName} may not use`, agentName, containerName, undefined, undefined));
+  }
+  const tokens: string[] = [];
+  for (const d of desired) if (d.name !== ENV_MCP_SERVERS) tokens.push(d.name);
+  for (const n of leftovers.names) if (n !== ENV_MCP_SERVERS) tokens.push(n);
+  return { container: containerName, field, index, agent: agentName, injected: kept.map((a) => a.ref), skipped, notes, removed: leftovers.names, tokens };
+}
 
+/** A skipped connector's finding; `removed`: the operator's variable for it taken out of the container. */
+function skipFinding(s: Skip, agentName: string, containerName: string, removed: string | undefined): Finding {
+  if (s.kind === 'manager') return finding(s.kind, `agent ${agentName}: ${s.reason}`, agentName, containerName, undefined, s.entry);
+  const tail = removed === undefined ? '' : `; removed ${removed}, which the operator wrote for it, from container ${containerName}`;
+  return finding(s.kind, `connector ${s.ref} not injected into agent ${agentName}: ${s.reason}${tail}`, agentName, containerName, s.ref, s.entry);
+}
+
+/** The decision both paths share: the detected agent containers -> env ops, findings, summaries. */
+function injectDetected(pod: JsonObject, namespace: string, view: ClusterView, detection: Detection): InjectionOutcome {
+  if (detection.kind !== 'inject') return podLeftAlone(detection);
   const spec = pod.spec as JsonObject;
   const patch: PatchOp[] = [];
-  const warnings = [...detection.warnings];
+  const findings: Finding[] = [...detection.findings];
   const summaries: ContainerSummary[] = [];
   const injectedRefs: string[] = [];
-
-  for (const { agent: agentName, index, field } of detection.containers) {
-    const container = (spec[field] as unknown[])[index];
-    const containerName = isObject(container) && typeof container.name === 'string' ? container.name : `#${index}`;
-    const agent = view.agent(namespace, agentName);
-    if (!agent) {
-      warnings.push(`agent ${agentName}: KomputerAgent not found in namespace ${namespace}, nothing injected for it`);
-      continue;
-    }
-    const { attachments, skipped } = resolveConnectors(agent, view);
-    const { kept, servers } = fitToBound(attachments, skipped, namespace);
-    const env = isObject(container) ? container.env : undefined;
-    // No connector resolves: no config is added (the operator adds no empty one either).
-    const desired = kept.length === 0 ? [] : desiredEnv(kept, servers);
-    const leftovers = operatorLeftovers(env, skipped, desired);
-    const ops = envOps(env, pointer('spec', field, index), desired, leftovers.indices);
-    if (typeof ops === 'string') {
-      warnings.push(`container ${containerName}: ${ops}, nothing injected`);
-      continue;
-    }
-    patch.push(...ops);
-    for (const s of skipped) {
-      const removed = leftovers.byRef.get(s.ref);
-      const tail = removed ? `; removed ${removed}, which the operator wrote for it, from container ${containerName}` : '';
-      warnings.push(s.kind === 'manager' ? `agent ${agentName}: ${s.reason}` : `connector ${s.ref} not injected into agent ${agentName}: ${s.reason}${tail}`);
-    }
-    if (leftovers.names.includes(ENV_MCP_SERVERS)) warnings.push(`container ${containerName}: removed ${ENV_MCP_SERVERS}, which listed only connectors agent ${agentName} may not use`);
-    for (const a of kept) if (!injectedRefs.includes(a.ref)) injectedRefs.push(a.ref);
-    summaries.push({ container: containerName, agent: agentName, injected: kept.map((a) => a.ref), skipped, removed: leftovers.names });
+  for (const target of detection.containers) {
+    const summary = injectContainer(spec, target, namespace, view, patch, findings);
+    if (summary === undefined) continue;
+    summaries.push(summary);
+    for (const ref of summary.injected) if (!injectedRefs.includes(ref)) injectedRefs.push(ref);
   }
-
-  if (summaries.length === 0) return none({ patch: [], warnings, skipped: 'no agent container could be injected', containers: [] });
-  const skippedAll = injectedRefs.length === 0 ? { skipped: 'no connector resolves for any agent container' } : {};
-  return { result: { patch, warnings, containers: summaries, detection, ...skippedAll }, injectedRefs };
+  if (summaries.length === 0) return outcomeOf([], findings, 'no agent container could be injected', [], detection, []);
+  return outcomeOf(patch, findings, injectedRefs.length === 0 ? 'no connector resolves for any agent container' : undefined, summaries, detection, injectedRefs);
 }

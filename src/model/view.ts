@@ -1,3 +1,4 @@
+import type { PolicyList } from '../policy/incompatible.ts';
 import type { Agent, Connector, NamespaceInfo } from './objects.ts';
 
 /**
@@ -8,4 +9,6 @@ export interface ClusterView {
   namespace(name: string): NamespaceInfo | undefined;
   connector(namespace: string, name: string): Connector | undefined;
   agent(namespace: string, name: string): Agent | undefined;
+  /** The known-incompatible list in force (the admin's ConfigMap merged with the built-ins). */
+  policy(): PolicyList;
 }

@@ -14,7 +14,9 @@
 
 import { objectKey, type Agent } from '../model/objects.ts';
 import type { ClusterView } from '../model/view.ts';
-import { parseConnectorRef, referencedKeys, resolveConnectors, visibleConnector } from '../injection/resolve.ts';
+import { resolveConnectors } from '../injection/resolve.ts';
+import { parseConnectorRef, referencedKeys, visibleConnector } from '../references/references.ts';
+import { FINDINGS } from '../injection/findings.ts';
 import type { Verdict } from './verdict.ts';
 import { clip, quote } from './text.ts';
 
@@ -61,9 +63,8 @@ export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Ver
 
   // Warnings for the well-formed rest, so one apply shows every problem (a refused
   // reference is not warned about again).
-  const { skipped } = resolveConnectors({ ...agent, connectors: valid }, view);
-  const lines = skipped
-    .filter((s) => !(s.kind === 'disabled' && disabled.has(keyOf(s.ref))))
+  const { skipped, notes } = resolveConnectors({ ...agent, connectors: valid }, view);
+  const lines = [...skipped.filter((s) => !(s.kind === 'disabled' && disabled.has(keyOf(s.ref)))), ...notes.filter((n) => FINDINGS[n.kind].warn)]
     .map((s) => clip(s.kind === 'manager' ? `spec.officeManager: ${s.reason}` : `connector ${clip(s.ref, 80)}: ${s.reason}`));
   const warnings = lines.length > MAX_WARNINGS ? [...lines.slice(0, MAX_WARNINGS - 1), `and ${lines.length - MAX_WARNINGS + 1} more connector problems`] : lines;
 
@@ -73,6 +74,7 @@ export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Ver
       allowed: false,
       message: clip(`${invalid.slice(0, MAX_LISTED_INVALID).join('; ')}${more}. Use "name" (same namespace) or "namespace/name".`, 400),
       warnings,
+      violation: undefined,
     };
   }
   if (disabled.size > 0) {
@@ -88,7 +90,8 @@ export function evaluateAgent(agent: Agent, view: ClusterView, old?: Agent): Ver
         400,
       ),
       warnings,
+      violation: undefined,
     };
   }
-  return { allowed: true, warnings };
+  return { allowed: true, message: undefined, warnings, violation: undefined };
 }

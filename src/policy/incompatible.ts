@@ -16,6 +16,7 @@
 //       allowedAuthTypes: [oauth]      # optional; subset of [token, oauth, header]; default [oauth]
 //       why: Acme refuses personal tokens   # required; why other auth types fail (max 160)
 //       instead: set spec.authType: oauth   # required; the remedy (max 160)
+//       action: deny                   # optional; deny (default), warn or audit (see below)
 //     - id: notion                     # an entry with `enabled: false` needs only its id:
 //       enabled: false                 #   it switches off the built-in with that id
 //
@@ -31,6 +32,13 @@
 // `/v1mcp`; `/` matches the whole host:port). When several entries match, an exact match
 // beats a prefix match, a longer prefix beats a shorter one, and on a tie the admin's
 // entry wins over a built-in. Hosts are always compared exactly: no wildcards.
+//
+// `action` rolls an entry out the way Gatekeeper's enforcementAction and Kyverno's
+// Audit/Enforce do: `deny` refuses a matching connector at admission and leaves it out of
+// every agent pod (the operator's copy of its token variable is taken out too); `warn`
+// admits and injects it with an admission warning and an Event; `audit` admits and injects
+// it silently and only reports it (`check`, the log, komputer_webhook_policy_violations).
+// Built-in entries deny.
 //
 // Keep `why` and `instead` short (about 200 characters together): the denial message is
 // `<service> rejects <auth>: <why>. Fix: <instead>.` and should fit two terminal lines.
@@ -53,6 +61,10 @@ export type AuthType = (typeof AUTH_TYPES)[number];
 
 export type MatchMode = 'exact' | 'prefix';
 
+/** What an entry does to a connector it matches; `deny` unless the admin says otherwise. */
+export const POLICY_ACTIONS = ['deny', 'warn', 'audit'] as const;
+export type PolicyAction = (typeof POLICY_ACTIONS)[number];
+
 export interface PolicyEntry {
   readonly id: string;
   /** Display name used in messages. */
@@ -65,6 +77,7 @@ export interface PolicyEntry {
   readonly allowedAuthTypes: readonly AuthType[];
   readonly why: string;
   readonly instead: string;
+  readonly action: PolicyAction;
   readonly source: 'builtin' | 'config';
 }
 
@@ -90,7 +103,7 @@ export interface KnownTokenService {
   readonly tokenHint: string;
 }
 
-const ENTRY_FIELDS = ['id', 'service', 'url', 'match', 'allowedAuthTypes', 'why', 'instead', 'enabled'] as const;
+const ENTRY_FIELDS = ['id', 'service', 'url', 'match', 'allowedAuthTypes', 'why', 'instead', 'action', 'enabled'] as const;
 const TOP_FIELDS = ['entries', 'disableBuiltins'] as const;
 const ID_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const MAX_SERVICE = 60;
@@ -106,8 +119,8 @@ function keyOf(url: string): string {
   return c.url.key;
 }
 
-function builtin(e: Omit<PolicyEntry, 'key' | 'source' | 'match'>): PolicyEntry {
-  return { ...e, match: 'exact', key: keyOf(e.url), source: 'builtin' };
+function builtin(e: Omit<PolicyEntry, 'key' | 'source' | 'match' | 'action'>): PolicyEntry {
+  return { ...e, match: 'exact', key: keyOf(e.url), action: 'deny', source: 'builtin' };
 }
 
 /** The built-in entries (SPEC.md, "Connector compatibility"). */
@@ -257,6 +270,12 @@ function parseEntry(raw: unknown, at: string, errors: string[]): { id: string; e
     else fail('match must be "exact" or "prefix"');
   }
 
+  let action: PolicyAction = 'deny';
+  if (raw.action !== undefined) {
+    if (typeof raw.action === 'string' && (POLICY_ACTIONS as readonly string[]).includes(raw.action)) action = raw.action as PolicyAction;
+    else fail(`action ${typeof raw.action === 'string' ? quote(raw.action, 40) : 'of that type'} is not one of ${POLICY_ACTIONS.join(', ')}`);
+  }
+
   let allowedAuthTypes: AuthType[] = ['oauth'];
   if (raw.allowedAuthTypes !== undefined) {
     if (!Array.isArray(raw.allowedAuthTypes)) fail(`allowedAuthTypes must be a list, a subset of [${AUTH_TYPES.join(', ')}]`);
@@ -271,7 +290,7 @@ function parseEntry(raw: unknown, at: string, errors: string[]): { id: string; e
   }
 
   if (errors.length > before || typeof id !== 'string') return undefined;
-  return { id, entry: { id, service, url, key, match, allowedAuthTypes, why, instead, source: 'config' } };
+  return { id, entry: { id, service, url, key, match, allowedAuthTypes, why, instead, action, source: 'config' } };
 }
 
 /**

@@ -26,15 +26,30 @@
 import type { Connector, SecretKeyRef } from '../model/objects.ts';
 import type { CanonicalUrl } from './url.ts';
 import { canonicalUrl, isClusterInternalHost } from './url.ts';
-import type { KnownTokenService, PolicyList } from './incompatible.ts';
+import type { KnownTokenService, PolicyAction, PolicyList } from './incompatible.ts';
 import { AUTH_TYPES, KNOWN_TOKEN_SERVICES, findEntry, findTokenService } from './incompatible.ts';
 import { clip, plural, quote, sentence } from './text.ts';
+
+
+/** Why a connector cannot work, as data: consumers render `cause` and `fix`, never split a message. */
+export interface Violation {
+  /** The policy entry's id; undefined for a spec that can never work whatever the list says. */
+  readonly entry: string | undefined;
+  /** deny for every violation without an entry. */
+  readonly action: PolicyAction;
+  /** What is wrong: one or more sentences, ending with a period, without the remedy. */
+  readonly cause: string;
+  /** The remedy, without a trailing period; undefined when the cause says it. */
+  readonly fix: string | undefined;
+}
 
 export interface Verdict {
   readonly allowed: boolean;
   /** Why it was denied; set only when `allowed` is false. */
-  readonly message?: string;
+  readonly message: string | undefined;
   readonly warnings: string[];
+  /** Set whenever the connector violates the policy, whatever the entry's action (audit too). */
+  readonly violation: Violation | undefined;
 }
 
 export interface ConnectorVerdictOptions {
@@ -56,63 +71,81 @@ const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const CLIENT_OWNED_HEADERS = ['Host', 'Content-Length', 'Content-Type', 'Transfer-Encoding', 'Connection'] as const;
 
 /** Why `headerName` cannot carry the token of an `authType: header` connector, or undefined. */
-export function headerNameProblem(headerName: string): string | undefined {
+export function headerNameProblem(headerName: string): { cause: string; fix: string } | undefined {
   if (headerName === '') {
-    return 'spec.authType header needs spec.headerName, the HTTP header that carries the token (for example X-API-Key). ' +
-      'Fix: set spec.headerName, or use spec.authType: token to send the token as Authorization: Bearer.';
+    return { cause: 'spec.authType header needs spec.headerName, the HTTP header that carries the token (for example X-API-Key).', fix: 'set spec.headerName, or use spec.authType: token to send the token as Authorization: Bearer' };
   }
   if (!HTTP_TOKEN.test(headerName)) {
-    return `spec.headerName ${quote(headerName, 40)} is not an HTTP header name (RFC 9110: letters, digits and !#$%&'*+-.^_\`|~, no spaces or colons). Fix: use a name such as X-API-Key.`;
+    return { cause: `spec.headerName ${quote(headerName, 40)} is not an HTTP header name (RFC 9110: letters, digits and !#$%&'*+-.^_\`|~, no spaces or colons).`, fix: 'use a name such as X-API-Key' };
   }
   const owned = CLIENT_OWNED_HEADERS.find((h) => h.toLowerCase() === headerName.toLowerCase());
   if (owned) {
-    return `spec.headerName ${owned} is set by the MCP client itself (${CLIENT_OWNED_HEADERS.join(', ')}), so it cannot carry the token. Fix: use a header such as X-API-Key.`;
+    return { cause: `spec.headerName ${owned} is set by the MCP client itself (${CLIENT_OWNED_HEADERS.join(', ')}), so it cannot carry the token.`, fix: 'use a header such as X-API-Key' };
   }
   return undefined;
 }
 
-function deny(message: string): Verdict {
-  return { allowed: false, message: clip(message, 400), warnings: [] };
+/** A violation's one-line text: the cause, then `Fix: ...` when there is a remedy. */
+export function violationText(v: Pick<Violation, 'cause' | 'fix'>): string {
+  return v.fix === undefined ? v.cause : `${v.cause} Fix: ${v.fix}.`;
+}
+
+function violation(cause: string, fix: string | undefined = undefined, entry: string | undefined = undefined, action: PolicyAction = 'deny'): Violation {
+  return { entry, action, cause, fix };
+}
+
+function deny(v: Violation): Verdict {
+  return { allowed: false, message: clip(violationText(v), 400), warnings: [], violation: v };
+}
+
+/** The admission warning for a connector an entry in warn mode matches. */
+export function warnModeText(v: Violation): string {
+  return `policy entry ${v.entry ?? ''} (action warn): ${violationText(v)}`;
 }
 
 export function evaluateConnector(connector: Connector, policy: PolicyList, old?: Connector, opts: ConnectorVerdictOptions = {}): Verdict {
   const parsed = canonicalUrl(connector.url);
-  if (!parsed.ok) return deny(`spec.url ${parsed.reason}.`);
+  if (!parsed.ok) return deny(violation(`spec.url ${parsed.reason}.`));
   const url = parsed.url;
   if (url.hasUserInfo) {
     return deny(
-      'spec.url must not contain a user name or password (user:pass@): URLs are copied into pod specs and logs. ' +
-        'Put the token in a Secret and reference it with spec.authSecretKeyRef.',
+      violation(
+        'spec.url must not contain a user name or password (user:pass@): URLs are copied into pod specs and logs. ' +
+          'Put the token in a Secret and reference it with spec.authSecretKeyRef.',
+      ),
     );
   }
 
   const ref = connector.authSecretKeyRef;
   if (ref && (ref.name === '' || ref.key === '')) {
     const missing = ref.name === '' && ref.key === '' ? 'name and key are' : ref.name === '' ? 'name is' : 'key is';
-    return deny(`spec.authSecretKeyRef ${missing} empty: set both name and key of a Secret in namespace ${connector.namespace} that holds the token, or remove authSecretKeyRef.`);
+    return deny(violation(`spec.authSecretKeyRef ${missing} empty: set both name and key of a Secret in namespace ${connector.namespace} that holds the token, or remove authSecretKeyRef.`));
   }
 
   const authType = effectiveAuthType(connector);
   if (!(AUTH_TYPES as readonly string[]).includes(authType)) {
     // Not echoed: an unexpected value is user input of unknown content.
     return deny(
-      `spec.authType must be ${AUTH_TYPES.slice(0, -1).join(', ')} or ${AUTH_TYPES.at(-1)} (unset means token). ` +
-        'For a server that needs no credentials, use token and leave spec.authSecretKeyRef unset.',
+      violation(
+        `spec.authType must be ${AUTH_TYPES.slice(0, -1).join(', ')} or ${AUTH_TYPES.at(-1)} (unset means token). ` +
+          'For a server that needs no credentials, use token and leave spec.authSecretKeyRef unset.',
+      ),
     );
   }
   const headerName = connector.headerName ?? '';
   if (authType === 'header') {
     const problem = headerNameProblem(headerName);
-    if (problem) return deny(problem);
-  }
-
-  const entry = findEntry(policy, url);
-  if (entry && !(entry.allowedAuthTypes as readonly string[]).includes(authType)) {
-    const what = authType === 'token' ? 'static tokens' : authType === 'header' ? 'static header tokens (authType header)' : `authType ${authType}`;
-    return deny(`${entry.service} rejects ${what}: ${sentence(entry.why)}. Fix: ${sentence(entry.instead)}.`);
+    if (problem) return deny(violation(problem.cause, problem.fix));
   }
 
   const warnings: string[] = [];
+  const found = entryViolation(url, authType, policy);
+  if (found !== undefined) {
+    if (found.action === 'deny') return deny(found);
+    // warn: admitted with the reason; audit: admitted silently, reported by check and the gauge.
+    if (found.action === 'warn') warnings.push(warnModeText(found));
+  }
+
   if (url.scheme === 'http' && !isClusterInternalHost(url.host)) {
     warnings.push(`spec.url uses plain http:// to ${clip(url.host, 80)}, outside the cluster: the token and all tool traffic travel unencrypted. Use https://.`);
   }
@@ -148,7 +181,34 @@ export function evaluateConnector(connector: Connector, policy: PolicyList, old?
       );
     }
   }
-  return { allowed: true, warnings: warnings.map((w) => clip(w)) };
+  return { allowed: true, message: undefined, warnings: warnings.map((w) => clip(w)), violation: found };
+}
+
+/** The policy entry a URL falls under, when it does not allow the auth type. */
+function entryViolation(url: CanonicalUrl, authType: string, policy: PolicyList): Violation | undefined {
+  const entry = findEntry(policy, url);
+  if (!entry || (entry.allowedAuthTypes as readonly string[]).includes(authType)) return undefined;
+  const what = authType === 'token' ? 'static tokens' : authType === 'header' ? 'static header tokens (authType header)' : `authType ${authType}`;
+  return violation(`${entry.service} rejects ${what}: ${sentence(entry.why)}.`, sentence(entry.instead), entry.id, entry.action);
+}
+
+const memo = new WeakMap<Connector, { policy: PolicyList; violation: Violation | undefined }>();
+
+/**
+ * The connector's violation of a policy entry in force, if any, as injection asks it for
+ * every connector of every agent pod. Only the entries: a spec that can never work for
+ * other reasons (an auth type the CRD does not know, a bad header name) is the connector
+ * admission's to refuse; pods get it as the operator would write it. Remembered per connector object and policy list (both are
+ * replaced, never changed, when the cluster or the ConfigMap changes), so a pod admission
+ * judges each connector once per change, not once per request.
+ */
+export function connectorViolation(connector: Connector, policy: PolicyList): Violation | undefined {
+  const hit = memo.get(connector);
+  if (hit !== undefined && hit.policy === policy) return hit.violation;
+  const parsed = canonicalUrl(connector.url);
+  const v = parsed.ok ? entryViolation(parsed.url, effectiveAuthType(connector), policy) : undefined;
+  memo.set(connector, { policy, violation: v });
+  return v;
 }
 
 /** Fields the pods copy at start that differ between old and new (URL compared canonically). */

@@ -102,9 +102,10 @@ export function createApp(options: AppOptions): Express {
       const decision = outcome.decision;
       // After the answer, and only enqueued: an Event never delays or fails an admission.
       // Reading decision.events is what computes them (never for a dry run).
-      if (options.events && !r.dryRun) {
+      if (!r.dryRun) {
         try {
-          options.events.record(decision.events);
+          if (options.events) options.events.record(decision.events);
+          for (const f of decision.findings) metrics.findings.inc({ kind: f.kind });
         } catch (err) {
           logger.error({ err }, 'recording events failed; the admission was answered');
         }

@@ -11,6 +11,7 @@ import { DROP_REASONS, EventRecorder, RECORDER_DEFAULTS, WRITE_KINDS } from '../
 import { apiEventSink } from '../events/sink.ts';
 import { ClusterInformers, INFORMER_KINDS } from '../cluster/informers.ts';
 import { watchPolicy } from '../cluster/policy-source.ts';
+import { PolicyViolationsGauge } from '../cluster/policy-violations.ts';
 import { WATCH_RESTART_REASONS, type Reflector } from '../cluster/reflector.ts';
 import type { PolicyHolder, PolicyStatus } from '../policy/holder.ts';
 import { AttachmentController } from '../attachments/controller.ts';
@@ -182,8 +183,15 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     watchRestarted: (kind, reason) => metrics.watchRestarts.inc({ kind, reason }),
   });
   const store = informers.store;
+  // The leader's violations gauge, from the cache: a connector or policy change is no API call.
+  const violations = new PolicyViolationsGauge(store, () => policy.current, metrics.policyViolations, logger);
+  informers.listeners.push(violations);
   reportPolicy(policy.status);
-  const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, reportPolicy, {
+  const onPolicy = (s: PolicyStatus): void => {
+    reportPolicy(s);
+    violations.policyChanged();
+  };
+  const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, onPolicy, {
     watchTimeoutSeconds: watchTimeoutSeconds(config),
     onRestart: (reason) => metrics.watchRestarts.inc({ kind: 'policy', reason }),
   }) as Reflector<unknown>;
@@ -206,12 +214,14 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
       {
         onStartedLeading: () => {
           metrics.leader.set(1);
+          violations.setLeading(true);
           a?.start();
           certificates?.setLeading(true);
           mirrorLoop?.start();
         },
         onStoppedLeading: () => {
           metrics.leader.set(0);
+          violations.setLeading(false);
           certificates?.setLeading(false);
           mirrorLoop?.stop();
           void a?.stop();
@@ -220,6 +230,8 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
       logger,
     );
     elector.start();
+  } else {
+    violations.setLeading(true); // no election configured: this replica is the only one
   }
   certificates?.start();
   const events = eventsEnabled(config) ? eventRecorder(kc, config, metrics, logger) : undefined;
@@ -244,6 +256,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     },
     async stop() {
       bundleCheck?.stop();
+      violations.stop();
       await elector?.stop(); // releases the lease: another replica takes over at once
       await Promise.all([attachments?.stop(), certificates?.stop(), events?.stop()]);
       policyWatch.stop();

@@ -3,6 +3,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { readCgroupMemoryLimit } from './cgroup-memory.ts';
+import { FINDING_KINDS } from '../injection/findings.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -25,6 +26,8 @@ export interface Metrics {
   readonly eventsDropped: Counter<'reason'>;
   readonly eventsPending: Gauge;
   readonly memoryLimit: Gauge<'cgroup'>;
+  readonly findings: Counter<'kind'>;
+  readonly policyViolations: Gauge<'entry' | 'action'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -80,5 +83,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
         if (limit !== undefined) this.set({ cgroup: limit.version }, limit.bytes);
       },
     }),
+    findings: findingsCounter(registers),
+    policyViolations: new Gauge({
+      name: 'komputer_webhook_policy_violations',
+      help: 'Connectors (in any namespace) that a policy entry matches with an auth type it does not allow, by entry id and its action (deny: refused at admission and left out of pods; warn; audit). Set by the leader from its caches.',
+      labelNames: ['entry', 'action'],
+      registers,
+    }),
   };
+}
+
+/** Findings of pod admissions (not dry runs), by kind; every kind from the start, at 0, so a first one shows as an increase. */
+function findingsCounter(registers: Registry[]): Counter<'kind'> {
+  const c = new Counter({
+    name: 'komputer_webhook_injection_findings_total',
+    help: 'What pod admissions found, by kind (findings.ts): skip reasons such as refused (a policy entry in deny mode), disabled, not-visible; policy-warn and policy-audit for connectors injected under a warn or audit entry; pod- and container-level kinds.',
+    labelNames: ['kind'],
+    registers,
+  });
+  for (const kind of FINDING_KINDS) c.inc({ kind }, 0);
+  return c;
 }

@@ -82,6 +82,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     cluster = startClusterRuntime(config, logger, metrics, policy, reportPolicy, { setPair, rejected, served: () => pair });
     store = cluster.store;
   }
+  // Injection asks the view for the policy, so pods get the verdict connectors get.
+  store.policySource = () => policy.current;
 
   const readiness = (): { ready: boolean; reasons: string[] } => {
     const reasons: string[] = [];

@@ -233,7 +233,7 @@ describe('komputer-webhook check', () => {
       assert.equal(code, 1);
       const denied = line(report, 'connectors/policy', 'error', /^connector check-a\/notion would be refused if created now: Notion rejects static tokens: integration tokens .* only OAuth 2\.0 access tokens work\.$/);
       assert.equal(denied.subject, 'check-a/notion');
-      assert.match(denied.remedy ?? '', /^set spec\.authType: oauth, or run the open-source Notion MCP server in-cluster and point spec\.url at it \(kubectl -n check-a edit komputerconnector notion\); until then agents get it injected and it cannot work$/);
+      assert.match(denied.remedy ?? '', /^set spec\.authType: oauth, or run the open-source Notion MCP server in-cluster and point spec\.url at it \(kubectl -n check-a edit komputerconnector notion\); until then agents do not get it injected$/);
       log(`check with a connector the policy refuses:\n${await text()}`);
     } finally {
       await env.kubectl(['delete', 'komputerconnector', 'notion', '-n', NS]);

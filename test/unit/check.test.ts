@@ -309,7 +309,12 @@ const cases: Case[] = [
       snapshot({
         policyConfigMap: { ok: true, value: { metadata: { name: 'komputer-connector-webhook-policy' }, data: { 'incompatible.yaml': 'entries:\n  - id: linear\n    service: Linear\n    url: https://mcp.linear.app/mcp\n    why: tokens are gone\n    instead: use oauth\n' } } },
       }),
-    expect: [['connectors/policy', 'error', /^connector team-a\/linear would be refused if created now: Linear rejects static tokens: tokens are gone\.$/]],
+    expect: [
+      ['connectors/policy', 'error', /^connector team-a\/linear would be refused if created now: Linear rejects static tokens: tokens are gone\.$/],
+      // Refused at injection too: the agent does not get it, and its running pod still has it.
+      ['agents/references', 'error', /^agent team-a\/writer: connector linear: policy entry linear refuses it: Linear rejects static tokens: tokens are gone\. Fix: use oauth$/],
+      ['pods/stale', 'warning', /^pod team-a\/writer-pod runs with connectors its agent no longer gets: container agent \(agent writer\): linear removed$/],
+    ],
     alsoOk: [['policy/configmap', 'ok', /3 entries in force \(1 from the ConfigMap\)/]],
   },
   // namespaces
@@ -360,7 +365,10 @@ const cases: Case[] = [
           w.agents.push(agentObj(NS, 'reader', ['shared/notion']));
         }),
       }),
-    expect: [['connectors/policy', 'error', /^connector shared\/notion would be refused if created now: Notion rejects static tokens/]],
+    expect: [
+      ['connectors/policy', 'error', /^connector shared\/notion would be refused if created now: Notion rejects static tokens/],
+      ['agents/references', 'error', /^agent team-a\/reader: connector shared\/notion: policy entry notion refuses it: Notion rejects static tokens/],
+    ],
   },
   {
     name: 'counts that differ from the truth, and a status never written',
@@ -612,7 +620,10 @@ describe('check: helpers', () => {
       [[tok('CONNECTOR_GH_TOKEN', 's'), mcp({ gh })], [tok('CONNECTOR_GH_TOKEN', 't'), mcp({ gh })], ['CONNECTOR_GH_TOKEN now references another Secret key']],
       [[{ name: 'A', value: '1' }, { name: 'A', value: '1' }], [{ name: 'A', value: '1' }], ['its connector variables differ from what a new pod gets']],
     ];
-    for (const [before, after, want] of table) assert.deepEqual(envChanges(before, after), want, JSON.stringify({ before, after }));
+    // The token variables are the decision's own (never guessed from a name pattern).
+    for (const [before, after, want] of table) assert.deepEqual(envChanges(before, after, ['CONNECTOR_GH_TOKEN']), want, JSON.stringify({ before, after }));
+    // A variable the decision does not write is not called a token, whatever its name.
+    assert.deepEqual(envChanges([tok('CONNECTOR_GH_TOKEN', 's')], [tok('CONNECTOR_GH_TOKEN', 't')], []), ['its connector variables differ from what a new pod gets']);
   });
 });
 

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { handlerForKind, processReview } from '../../src/admission/handlers.ts';
 import { ClusterStore } from '../../src/cluster/store.ts';
-import { EVENT_REASONS, podAdmissionEvents, SKIP_REASONS, type AgentEvent } from '../../src/injection/events.ts';
+import { EVENT_REASONS, podAdmissionEvents, type AgentEvent } from '../../src/injection/events.ts';
+import { FINDINGS, FINDING_KINDS } from '../../src/injection/findings.ts';
 import { injectEphemeralContainers, injectPod } from '../../src/injection/inject.ts';
-import { MAX_CONNECTORS_PER_AGENT, type SkipKind } from '../../src/injection/resolve.ts';
+import { MAX_CONNECTORS_PER_AGENT } from '../../src/injection/resolve.ts';
 import type { Agent, Connector, JsonObject } from '../../src/model/objects.ts';
 import { BUILTIN_POLICY } from '../../src/policy/incompatible.ts';
 import { podReview } from '../helpers/review.ts';
@@ -217,11 +218,12 @@ describe('podAdmissionEvents: outcome -> Events on the agents', () => {
   }
 
   test('every kind of skip has its own stable CamelCase reason; not-visible is one reason for missing and unshared', () => {
-    const kinds: SkipKind[] = ['invalid-ref', 'missing', 'not-visible', 'disabled', 'secret-ref', 'collision', 'over-limit', 'manager'];
-    assert.deepEqual(Object.keys(SKIP_REASONS).sort(), [...kinds].sort());
-    const all = [...Object.values(SKIP_REASONS), ...Object.values(EVENT_REASONS)];
-    assert.equal(new Set(all).size, all.length, 'reasons are distinct');
-    for (const r of all) assert.match(r, /^[A-Z][A-Za-z]+$/);
+    const skips = FINDING_KINDS.filter((k) => FINDINGS[k].skip);
+    const reasons = skips.map((k) => FINDINGS[k].event);
+    assert.ok(skips.includes('not-visible') && skips.includes('missing'), 'missing and not-visible are both kinds');
+    assert.equal(new Set(reasons).size, reasons.length, 'every kind of skip has its own reason');
+    for (const k of skips) assert.ok(FINDINGS[k].warn, `skip ${k} is warned`);
+    for (const r of EVENT_REASONS) assert.match(r, /^[A-Z][A-Za-z]+$/);
   });
 });
 

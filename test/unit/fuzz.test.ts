@@ -12,7 +12,11 @@ import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { handlerForKind, processReview } from '../../src/admission/handlers.ts';
 import { loadStateFile } from '../../src/cluster/state-file.ts';
-import { BUILTIN_POLICY } from '../../src/policy/incompatible.ts';
+import { ClusterStore } from '../../src/cluster/store.ts';
+import { injectPod } from '../../src/injection/inject.ts';
+import { PolicyHolder } from '../../src/policy/holder.ts';
+import { BUILTIN_POLICY, type PolicyList } from '../../src/policy/incompatible.ts';
+import { connectorViolation } from '../../src/policy/verdict.ts';
 import type { RunningServer } from '../../src/server/serve.ts';
 import { podReview } from '../helpers/review.ts';
 import { startTestServer } from '../helpers/server.ts';
@@ -253,6 +257,68 @@ describe('fuzz: decision code (shared by the server and the review CLI)', () => 
         assert.equal(again.body.response.patch, undefined, 'reinvocation must not patch');
       }),
       { numRuns: 5_000 * SCALE },
+    );
+  });
+
+  test('at injection: nothing a deny entry refuses is injected, nothing warn or audit allows is dropped, a second pass gives no patch', () => {
+    const urls = ['https://mcp.notion.com/mcp', 'HTTPS://MCP.NOTION.COM./mcp/', 'https://mcp.acme.example/mcp', 'https://mcp.acme.example:443/mcp?x=1', 'https://api.githubcopilot.com/mcp/'];
+    const connectorArb = fc.record({ url: fc.constantFrom(...urls), authType: fc.constantFrom(undefined, 'token', 'oauth', 'header'), disabled: fc.boolean(), shared: fc.boolean() });
+    const world = fc.record({
+      connectors: fc.array(connectorArb, { minLength: 1, maxLength: 6 }),
+      refs: fc.array(fc.nat(5), { maxLength: 8 }),
+      acme: fc.constantFrom('deny', 'warn', 'audit'),
+      notion: fc.constantFrom('deny', 'warn', 'audit'),
+      operatorCopies: fc.boolean(),
+    });
+    const policyOf = (acme: string, notion: string, keep: (action: string) => boolean): PolicyList => {
+      const text = `entries:\n${[
+        ['acme', 'Acme', 'https://mcp.acme.example/mcp', acme],
+        ['notion', 'Notion', 'https://mcp.notion.com/mcp', notion],
+      ]
+        .filter(([, , , a]) => keep(a!))
+        .map(([id, service, url, a]) => `  - {id: ${id}, service: ${service}, url: "${url}", why: w, instead: i, action: ${a}}\n`)
+        .join('')}disableBuiltins: [notion]\n`;
+      const h = new PolicyHolder();
+      assert.ok(h.apply(text).valid);
+      return h.current;
+    };
+    fc.assert(
+      fc.property(world, (w) => {
+        cases++;
+        const build = (policy: PolicyList): ClusterStore => {
+          const s = new ClusterStore();
+          s.putNamespace({ name: 'team-a', labels: { 'komputer.ai/connector-injection': 'enabled' } });
+          s.putNamespace({ name: 'shared', labels: {} });
+          w.connectors.forEach((c, i) => {
+            const ns = c.shared ? 'shared' : 'team-a';
+            s.putConnector({ namespace: ns, name: `c${i}`, service: 's', url: c.url, authType: c.authType, headerName: c.authType === 'header' ? 'X-Key' : undefined, authSecretKeyRef: { name: `t${i}`, key: 'k' }, disabled: c.disabled, sharedWith: ['team-a'] });
+          });
+          s.putAgent({ namespace: 'team-a', name: 'a', connectors: w.refs.filter((r) => r < w.connectors.length).map((r) => (w.connectors[r]!.shared ? `shared/c${r}` : `c${r}`)), officeManager: undefined });
+          s.policySource = () => policy;
+          return s;
+        };
+        const env = w.operatorCopies
+          ? w.connectors.map((c, i) => ({ name: `CONNECTOR_C${i}_TOKEN`, valueFrom: { secretKeyRef: { name: c.shared ? `t${i}-from-shared` : `t${i}`, key: 'k' } } }))
+          : [];
+        const pod = { metadata: { name: 'p', labels: { 'komputer.ai/squad': 'false', 'komputer.ai/agent-name': 'a' } }, spec: { containers: [{ name: 'agent', env }] } };
+        const full = build(policyOf(w.acme, w.notion, () => true));
+        const out = injectPod(pod, 'team-a', full);
+        const injected = out.containers.flatMap((c) => c.injected);
+        const patched = fastJsonPatch.applyPatch(structuredClone(pod), out.patch as fastJsonPatch.Operation[], true, false).newDocument as typeof pod;
+        const names = new Set(patched.spec.containers[0]!.env.map((e) => e.name));
+        for (const ref of injected) {
+          const c = full.connector(ref.includes('/') ? 'shared' : 'team-a', ref.split('/').pop()!)!;
+          assert.notEqual(connectorViolation(c, full.policy())?.action, 'deny', `${ref} is refused by a deny entry but injected`);
+        }
+        for (const skip of out.containers.flatMap((c) => c.skipped)) {
+          if (skip.kind === 'refused') assert.ok(!names.has(`CONNECTOR_${skip.ref.split('/').pop()!.toUpperCase()}_TOKEN`), `the operator's copy of ${skip.ref} survives`);
+        }
+        // warn and audit change nothing about what is injected: the same as without those entries.
+        const withoutSoft = injectPod(pod, 'team-a', build(policyOf(w.acme, w.notion, (a) => a === 'deny')));
+        assert.deepEqual(injected, withoutSoft.containers.flatMap((c) => c.injected));
+        assert.deepEqual(injectPod(patched, 'team-a', full).patch, []);
+      }),
+      { numRuns: 1_000 * SCALE },
     );
   });
 

@@ -7,7 +7,8 @@ import { ClusterStore } from '../../src/cluster/store.ts';
 import { envOps, injectPod, jsonEqual, MAX_MCP_SERVERS_BYTES, operatorLeftovers, type EnvVar } from '../../src/injection/inject.ts';
 import { pointer } from '../../src/injection/jsonpatch.ts';
 import { mcpServersJson, tokenEnvName } from '../../src/injection/names.ts';
-import { MAX_CONNECTORS_PER_AGENT, parseConnectorRef, resolveConnectors, type Skip } from '../../src/injection/resolve.ts';
+import { MAX_CONNECTORS_PER_AGENT, resolveConnectors, type Skip } from '../../src/injection/resolve.ts';
+import { parseConnectorRef } from '../../src/references/references.ts';
 import type { Connector } from '../../src/model/objects.ts';
 
 describe('tokenEnvName', () => {
@@ -139,6 +140,7 @@ describe('resolveConnectors', () => {
         ref: 'github',
         reason: 'it is disabled (spec.disabled: true); set spec.disabled: false on the connector to re-enable it',
         kind: 'disabled',
+        entry: undefined,
         refused: { name: 'github', token: { name: 'CONNECTOR_GITHUB_TOKEN', secretKeyRef: { name: 'github-token', key: 'token' } } },
       },
     ]);
@@ -187,9 +189,9 @@ describe('injectPod bounds', () => {
 
 describe('operatorLeftovers: only what the operator wrote for a refused connector goes', () => {
   const refused: Skip[] = [
-    { ref: 'other/unshared', reason: 'r', kind: 'not-visible', refused: { name: 'unshared', token: { name: 'CONNECTOR_UNSHARED_TOKEN', secretKeyRef: { name: 'unshared-token-from-other', key: 'token' } } } },
-    { ref: 'slack', reason: 'r', kind: 'disabled', refused: { name: 'slack', token: undefined } },
-    { ref: 'gone', reason: 'r', kind: 'missing' },
+    { ref: 'other/unshared', reason: 'r', kind: 'not-visible', entry: undefined, refused: { name: 'unshared', token: { name: 'CONNECTOR_UNSHARED_TOKEN', secretKeyRef: { name: 'unshared-token-from-other', key: 'token' } } } },
+    { ref: 'slack', reason: 'r', kind: 'disabled', entry: undefined, refused: { name: 'slack', token: undefined } },
+    { ref: 'gone', reason: 'r', kind: 'missing', entry: undefined, refused: undefined },
   ];
   const operators = { name: 'CONNECTOR_UNSHARED_TOKEN', valueFrom: { secretKeyRef: { name: 'unshared-token-from-other', key: 'token' } } };
   const kept: EnvVar[] = [{ name: 'KOMPUTER_MCP_SERVERS', value: '{}' }];

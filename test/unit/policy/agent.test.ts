@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Agent, Connector } from '../../../src/model/objects.ts';
 import type { ClusterView } from '../../../src/model/view.ts';
 import { evaluateAgent, invalidRefReason } from '../../../src/policy/agent.ts';
+import { BUILTIN_POLICY } from '../../../src/policy/incompatible.ts';
 
 function connector(namespace: string, name: string, over: Partial<Connector> = {}): Connector {
   return { namespace, name, service: name, url: `https://${name}.example/mcp`, authType: undefined, authSecretKeyRef: { name: `${name}-tok`, key: 'token' }, sharedWith: [], ...over };
@@ -17,6 +18,7 @@ function view(connectors: Connector[], agents: Agent[] = []): ClusterView {
     namespace: (name) => ({ name, labels: {} }),
     connector: (ns, name) => connectors.find((c) => c.namespace === ns && c.name === name),
     agent: (ns, name) => agents.find((a) => a.namespace === ns && a.name === name),
+    policy: () => BUILTIN_POLICY,
   };
 }
 

@@ -26,7 +26,7 @@ function parsed(text: string): PolicyConfig {
 }
 
 function entry(over: Partial<PolicyEntry> & Pick<PolicyEntry, 'id' | 'key'>): PolicyEntry {
-  return { service: over.id, url: `https://${over.key}`, match: 'exact', allowedAuthTypes: ['oauth'], why: 'w', instead: 'i', source: 'config', ...over };
+  return { service: over.id, url: `https://${over.key}`, match: 'exact', allowedAuthTypes: ['oauth'], why: 'w', instead: 'i', action: 'deny', source: 'config', ...over };
 }
 
 describe('built-in data', () => {
@@ -143,10 +143,22 @@ entries:
       allowedAuthTypes: ['oauth'],
       why: 'Acme refuses personal tokens.',
       instead: 'set spec.authType oauth',
+      action: 'deny',
       source: 'config',
     });
     assert.equal(beta?.match, 'prefix');
     assert.deepEqual(beta?.allowedAuthTypes, ['oauth', 'token']);
+  });
+
+  it('reads action (deny, warn, audit; deny by default) and rejects any other, naming it', () => {
+    const text = (action: string): string => `entries:\n  - {id: x, service: X, url: "https://x.example/mcp", why: w, instead: i, action: ${action}}\n`;
+    for (const a of ['deny', 'warn', 'audit'] as const) assert.equal(parsed(text(a)).entries[0]?.action, a);
+    const bad = parsePolicyConfig(text('enforce'));
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? '' : bad.reason, /entries\[0\] \(id "x"\): action "enforce" is not one of deny, warn, audit/);
+    const typed = parsePolicyConfig(text('[deny]'));
+    assert.match(typed.ok ? '' : typed.reason, /action of that type is not one of deny, warn, audit/);
+    for (const e of BUILTIN_POLICY) assert.equal(e.action, 'deny');
   });
 
   it('parses JSON too', () => {

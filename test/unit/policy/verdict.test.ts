@@ -266,3 +266,38 @@ describe('evaluateConnector: canary', () => {
     });
   }
 });
+
+describe('evaluateConnector: an entry\'s action, and the violation as data', () => {
+  const policyWith = (action: string) => {
+    const r = parsePolicyConfig(`entries:\n  - {id: acme, service: Acme, url: "https://mcp.acme.example/mcp", why: Acme retired tokens, instead: set spec.authType oauth, action: ${action}}\n`);
+    assert.ok(r.ok);
+    return mergePolicy(BUILTIN_POLICY, r.config);
+  };
+  const acme = connector({ url: 'https://MCP.acme.example/mcp/' });
+  it('deny: denied with the cause and the fix, and the same as data', () => {
+    const v = evaluateConnector(acme, policyWith('deny'));
+    assert.equal(v.allowed, false);
+    assert.equal(v.message, 'Acme rejects static tokens: Acme retired tokens. Fix: set spec.authType oauth.');
+    assert.deepEqual(v.violation, { entry: 'acme', action: 'deny', cause: 'Acme rejects static tokens: Acme retired tokens.', fix: 'set spec.authType oauth' });
+  });
+  it('warn: admitted with a warning naming the entry and the fix', () => {
+    const v = evaluateConnector(acme, policyWith('warn'));
+    checkLengths(v);
+    assert.equal(v.allowed, true);
+    assert.deepEqual(v.warnings, ['policy entry acme (action warn): Acme rejects static tokens: Acme retired tokens. Fix: set spec.authType oauth.']);
+    assert.equal(v.violation?.action, 'warn');
+  });
+  it('audit: admitted silently, the violation still reported as data', () => {
+    const v = evaluateConnector(acme, policyWith('audit'));
+    assert.equal(v.allowed, true);
+    assert.deepEqual(v.warnings, []);
+    assert.equal(v.violation?.entry, 'acme');
+    assert.equal(v.violation?.action, 'audit');
+  });
+  it('a compliant connector has no violation; a spec problem is one without an entry', () => {
+    assert.equal(evaluateConnector(connector({ url: 'https://MCP.acme.example/mcp/', authType: 'oauth' }), policyWith('deny')).violation, undefined);
+    const bad = evaluateConnector(connector({ authType: 'header', headerName: 'Host' }), BUILTIN_POLICY);
+    assert.equal(bad.violation?.entry, undefined);
+    assert.equal(bad.violation?.fix, 'use a header such as X-API-Key');
+  });
+});

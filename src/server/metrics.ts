@@ -86,7 +86,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     findings: findingsCounter(registers),
     policyViolations: new Gauge({
       name: 'komputer_webhook_policy_violations',
-      help: 'Connectors (in any namespace) that a policy entry matches with an auth type it does not allow, by entry id and its action (deny: refused at admission and left out of pods; warn; audit). Set by the leader from its caches.',
+      help: 'Connectors (in any namespace) that a policy entry matches with an auth type it does not allow, by entry and action (deny, warn, audit): deny refuses them at admission and leaves them out of pods. Set by the leader from its caches.',
       labelNames: ['entry', 'action'],
       registers,
     }),

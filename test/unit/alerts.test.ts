@@ -340,7 +340,7 @@ describe('Prometheus alerts', () => {
 
       test('has the panels an operator needs, each with queries', () => {
         const titles = dashboard.panels.filter((p) => p.type !== 'row').map((p) => p.title);
-        for (const wanted of ['Admissions by verdict', 'Latency p50 / p99 against the timeout', 'Warnings', 'Cache objects', 'Watch restarts', 'Leader', 'Certificate expires in', 'Events dropped', 'Memory against the limit', 'Policy violations']) {
+        for (const wanted of ['Admissions by verdict', 'Latency p50 / p99 against the timeout', 'Warnings and findings', 'Cache objects', 'Watch restarts', 'Leader', 'Certificate expires in', 'Events dropped', 'Memory against the limit', 'Policy violations']) {
           assert.ok(titles.includes(wanted), `a panel "${wanted}" (panels: ${titles.join(', ')})`);
         }
         for (const p of dashboard.panels.filter((p) => p.type !== 'row')) assert.ok((p.targets ?? []).length > 0, `${p.title}: has queries`);

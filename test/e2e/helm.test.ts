@@ -618,7 +618,7 @@ describe('install, upgrade, uninstall with the service running', () => {
     bundlesAfterInstall = await webhookBundles();
     caAfterInstall = await secretCa();
     assert.ok(caAfterInstall.includes('BEGIN CERTIFICATE'), 'the service filled the Secret the chart rendered');
-    assert.equal(bundlesAfterInstall.length, 2);
+    assert.equal(bundlesAfterInstall.length, 3, 'mutate, validate and validate-shared (webhook.validating.sharedConnectors, on by default)');
     for (const b of bundlesAfterInstall) assert.ok(b.includes(caAfterInstall.trim()), 'the caBundle holds the service\'s CA');
     assert.equal(await metric(metricsPort, 'komputer_webhook_policy_config_valid'), 1, 'the chart\'s policy ConfigMap is valid');
 

@@ -23,6 +23,7 @@ import { freePort } from './harness/ports.ts';
 import { log } from './harness/log.ts';
 import { httpGet, httpsGet } from './harness/webhook.ts';
 import { adminClients, chainsToBundle, connectorObject, agentObject, fingerprints, metric, pollUntil, sleep, servedCertificate, type Clients } from './fixtures/cluster.ts';
+import { setWebhookBundles as setBundlesOfEveryWebhook } from './fixtures/webhook-configs.ts';
 
 const NAMESPACE = 'cert-pods';
 const AGENT = 'worker';
@@ -120,11 +121,11 @@ async function webhookBundles(): Promise<string[]> {
 }
 
 async function setWebhookBundles(bundlePem: string): Promise<void> {
-  const patch = JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from(bundlePem).toString('base64') }]);
-  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
-    await env.kubectl(['patch', kind, WEBHOOK_CONFIG, '--type=json', '-p', patch]);
-  }
+  await setBundlesOfEveryWebhook(env, WEBHOOK_CONFIG, bundlePem);
 }
+
+/** One mutating webhook, and two validating ones (connectors in enabled namespaces; shared connectors). */
+const WEBHOOK_COUNT = 3;
 
 async function secretData(): Promise<Record<string, string>> {
   const secret = JSON.parse((await env.kubectl(['get', 'secret', SECRET, '-n', env.serviceNamespace, '-o', 'json'])).stdout) as { data?: Record<string, string> };
@@ -230,7 +231,7 @@ describe('files mode (cert-manager style)', () => {
     const viaTls = await httpsGet(`${service.url}/readyz`, env.certs.caCert);
     assert.equal(viaTls.status, 503, 'the HTTPS /readyz agrees');
     // The files mode never touches the webhook configurations: the bundle stays as the admin set it.
-    assert.deepEqual(await webhookBundles(), [unrelated.caCert, unrelated.caCert]);
+    assert.deepEqual(await webhookBundles(), Array<string>(WEBHOOK_COUNT).fill(unrelated.caCert));
 
     await setWebhookBundles(env.certs.caCert);
     const recoverMs = await pollUntil('/readyz to recover', async () => ({ ok: (await readyz(service.metricsPort)).status === 200 }), { timeoutMs: 15_000, intervalMs: 100 });
@@ -276,7 +277,7 @@ describe('self-managed mode (--cert-mode self)', () => {
     assert.ok(new X509Certificate(data['tls.crt']!).checkIP('127.0.0.1'), 'covers 127.0.0.1');
 
     const bundles = await webhookBundles();
-    assert.equal(bundles.length, 2, 'one mutating and one validating webhook');
+    assert.equal(bundles.length, WEBHOOK_COUNT, 'one mutating and two validating webhooks');
     for (const b of bundles) {
       assert.equal(b, data['ca-bundle.crt'], 'the caBundle is the Secret\'s bundle');
       assert.ok(fingerprints(b).includes(fingerprintOf(firstCa)), 'the caBundle holds the service\'s CA');

@@ -24,6 +24,7 @@ import { log } from './harness/log.ts';
 import { pollUntil, servedCertificate } from './fixtures/cluster.ts';
 import { INJECTED, Kube, agent, connector, secret, soloPod } from './fixtures/today.ts';
 import { checkJson, notOk, runCheck, show, standInTlsServer, startCheck, waitHealthy, type CheckJson, type CheckLine } from './fixtures/check.ts';
+import { setWebhookBundles } from './fixtures/webhook-configs.ts';
 
 const NS = 'check-a';
 const CONFIG = 'komputer-connector-webhook';
@@ -51,8 +52,7 @@ async function text(): Promise<string> {
 }
 
 async function setBundles(pem: string): Promise<void> {
-  const patch = JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from(pem).toString('base64') }]);
-  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) await env.kubectl(['patch', kind, CONFIG, '--type=json', '-p', patch]);
+  await setWebhookBundles(env, CONFIG, pem);
 }
 
 /** Replaces tls.key then tls.crt as a mounted Secret update would, and waits until the service serves it. */

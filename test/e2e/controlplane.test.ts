@@ -64,7 +64,10 @@ describe('control plane', () => {
     );
     assert.deepEqual(
       validating.webhooks.map((w) => [w.name, w.failurePolicy, w.clientConfig.url, w.clientConfig.caBundle === caBundle]),
-      [['validate.connectors.komputer.ai', 'Ignore', `https://127.0.0.1:${port}/validate`, true]],
+      [
+        ['validate.connectors.komputer.ai', 'Ignore', `https://127.0.0.1:${port}/validate`, true],
+        ['validate-shared.connectors.komputer.ai', 'Ignore', `https://127.0.0.1:${port}/validate`, true],
+      ],
     );
   });
 });

@@ -51,6 +51,7 @@ import {
   type ExpectedInjection,
 } from './fixtures/faults/support.ts';
 import { startTcpProxy, type TcpProxy } from './fixtures/faults/tcp-proxy.ts';
+import { patchEveryWebhook, setWebhookBundles as setBundlesOfEveryWebhook, webhookConfig, WEBHOOK_KINDS, type WebhookKind } from './fixtures/webhook-configs.ts';
 
 const NS = 'faults';
 const API = 'komputer.komputer.ai/v1alpha1';
@@ -213,29 +214,26 @@ async function mutateRequests(service: WebhookService): Promise<number> {
   return sampleSum(await scrape(service.metricsPort), 'komputer_webhook_admission_requests_total', { path: '/mutate/pods' });
 }
 
-const WEBHOOK_KINDS = ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'] as const;
-
-/** Points both webhook configurations at `base` (same paths); returns the URLs they had. */
+/** Points both webhook configurations (every webhook) at `base` (same paths); returns the URLs they had. */
 async function pointWebhooksAt(base: string): Promise<Record<string, string>> {
   const previous: Record<string, string> = {};
   for (const kind of WEBHOOK_KINDS) {
-    const config = JSON.parse((await env.kubectl(['get', kind, WEBHOOK_CONFIG, '-o', 'json'])).stdout) as { webhooks: { clientConfig: { url?: string } }[] };
-    const url = config.webhooks[0]?.clientConfig.url;
+    const url = (await webhookConfig(env, kind, WEBHOOK_CONFIG)).webhooks[0]?.clientConfig.url;
     assert.ok(url, `${kind} has a clientConfig.url`);
     previous[kind] = url;
-    await setWebhookUrl(kind, `${base}${new URL(url).pathname}`);
+    await setWebhookUrl(kind, base);
   }
   return previous;
 }
 
-async function setWebhookUrl(kind: string, url: string): Promise<void> {
-  const patch = JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: url }]);
-  await env.kubectl(['patch', kind, WEBHOOK_CONFIG, '--type=json', '-p', patch]);
+/** Every webhook of `kind` at `base`, each keeping its own path (`base` may be a whole URL: only its origin counts). */
+async function setWebhookUrl(kind: WebhookKind, base: string): Promise<void> {
+  const origin = new URL(base).origin;
+  await patchEveryWebhook(env, kind, WEBHOOK_CONFIG, 'url', (w) => `${origin}${new URL(w.clientConfig.url!).pathname}`);
 }
 
 async function setWebhookBundles(bundlePem: string): Promise<void> {
-  const patch = JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from(bundlePem).toString('base64') }]);
-  for (const kind of WEBHOOK_KINDS) await env.kubectl(['patch', kind, WEBHOOK_CONFIG, '--type=json', '-p', patch]);
+  await setBundlesOfEveryWebhook(env, WEBHOOK_CONFIG, bundlePem);
 }
 
 const WATCHED_KINDS = ['namespaces', 'connectors', 'agents', 'policy'] as const;
@@ -543,7 +541,7 @@ test('two replicas behind HAProxy: one SIGKILLed mid-burst, restarted, then the 
     const lost = names.filter((n) => !storedNames.has(n));
     assert.equal(lost.length, 0, `no pod lost: ${lost.slice(0, 10).join(', ')}`);
   } finally {
-    for (const [kind, url] of Object.entries(previous)) await setWebhookUrl(kind, url);
+    for (const [kind, url] of Object.entries(previous)) await setWebhookUrl(kind as WebhookKind, url);
     await lb.stop();
     await Promise.all([a.stop(), b.stop()]);
   }

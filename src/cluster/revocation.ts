@@ -197,7 +197,8 @@ export class Revoker implements StoreListener {
     this.run = this.reflector.run();
   }
 
-  private podsChanged(): void {
+  /** The pod cache changed (the watch calls it; tests too). */
+  podsChanged(): void {
     // A restarting pod stops counting once no stored pod has its uid.
     const uids = new Set([...this.pods.values()].map((p) => (p.metadata as JsonObject).uid));
     for (const [uid] of this.restarting) if (!uids.has(uid)) this.restarting.delete(uid);

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { serviceDnsNames } from '../certs/generate.ts';
-import { parseDuration, parsePort, parsePositiveInt, SERVE_DEFAULTS, type ServeConfig } from '../config/config.ts';
+import { parseDuration, parsePort, parsePositiveInt, REVOCATION_DEFAULTS, REVOCATION_MODES, SERVE_DEFAULTS, type RevocationMode, type ServeConfig } from '../config/config.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/serve.ts';
 import type { CheckFlags } from './check-output.ts';
@@ -29,6 +29,11 @@ function list(value: string): string[] {
 function certMode(value: string): 'files' | 'self' {
   if (value !== 'files' && value !== 'self') throw new CliError(`--cert-mode must be files or self, got ${JSON.stringify(value)}`);
   return value;
+}
+
+function revocationMode(value: string): RevocationMode {
+  if (!(REVOCATION_MODES as readonly string[]).includes(value)) throw new CliError(`--revocation must be one of ${REVOCATION_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as RevocationMode;
 }
 
 async function serve(opts: ServeFlags): Promise<void> {
@@ -65,6 +70,9 @@ async function serve(opts: ServeFlags): Promise<void> {
     checkCaBundle: opts.caBundleCheck !== false && !opts.state,
     clientCaFile: opts.clientCaFile,
     mirrorSharedSecrets: opts.mirrorSharedSecrets === true,
+    revocation: revocationMode(opts.revocation ?? 'off'),
+    revocationMaxConcurrent: parsePositiveInt(opts.revocationMaxConcurrent ?? String(REVOCATION_DEFAULTS.maxConcurrent), '--revocation-max-concurrent'),
+    revocationMaxPerPass: parsePositiveInt(opts.revocationMaxPerPass ?? String(REVOCATION_DEFAULTS.maxPerPass), '--revocation-max-per-pass'),
   };
   const running = await startServer(config, logger);
   let stopping = false;
@@ -115,6 +123,9 @@ export function buildProgram(): Command {
     .option('--no-ca-bundle-check', 'do not require (for readiness) that the served certificate chains to the webhook configurations\' caBundle')
     .option('--client-ca-file <file>', 'mutual TLS: require client certificates signed by this CA (the API server\'s admission client certificate)')
     .option('--mirror-shared-secrets', 'opt-in: keep <secret>-from-<ns> copies of shared connectors\' Secrets in the namespaces that use them (needs manifests/components/secret-mirroring)')
+    .option('--revocation <mode>', 'restart (evict) running agent pods that hold a connector their agent should no longer get, while the agent is idle: off, opt-in (namespaces annotated komputer.ai/revoke-stale-pods: "true"), all (unless annotated "false")', 'off')
+    .option('--revocation-max-concurrent <n>', 'agent pods restarting at once', String(REVOCATION_DEFAULTS.maxConcurrent))
+    .option('--revocation-max-per-pass <n>', 'evictions one pass may start', String(REVOCATION_DEFAULTS.maxPerPass))
     .option('--no-controller', 'do not run the attachment controller (admission only)')
     .option('--lease-name <name>', 'Lease (in the service namespace) that elects the one replica running the controller', SERVE_DEFAULTS.leaseName)
     .option('--identity <id>', 'this replica in the lease (default: $POD_NAME, else host-pid)')

@@ -44,6 +44,8 @@ export interface StoreListener {
   connectorChanged?(namespace: string, name: string): void;
   agentsReplaced?(all: Agent[]): void;
   agentChanged?(previous: Agent | undefined, next: Agent | undefined): void;
+  /** A namespace's labels or annotations may have changed (undefined: a relist). */
+  namespaceChanged?(name: string | undefined): void;
 }
 
 function mapSink<T>(map: Map<string, T>, keyOf: (t: T) => string, hooks: { replaced?: (all: T[]) => void; changed?: (prev: T | undefined, next: T | undefined, ns: string, name: string) => void } = {}): ReflectorSink<T> {
@@ -93,7 +95,16 @@ export class ClusterInformers {
       new Reflector(
         kc,
         namespaceSource(kc, pageSize),
-        mapSink(s.namespaces, (n) => n.name, { replaced: () => s.namespaceChanged(), changed: (_p, _n, _ns, name) => s.namespaceChanged(name) }),
+        mapSink(s.namespaces, (n) => n.name, {
+          replaced: () => {
+            s.namespaceChanged();
+            l.forEach((x) => x.namespaceChanged?.(undefined));
+          },
+          changed: (_p, _n, _ns, name) => {
+            s.namespaceChanged(name);
+            l.forEach((x) => x.namespaceChanged?.(name));
+          },
+        }),
         logger,
         options('namespaces'),
       ) as Reflector<unknown>,

@@ -50,7 +50,21 @@ export interface ServeConfig {
    * with a state file). Unset: $KOMPUTER_EVENTS, else on (see eventsEnabled()).
    */
   readonly events?: boolean;
+  /**
+   * Restart (evict) running agent pods that hold a connector their agent should no longer get:
+   * `off` (no pod watch), `opt-in` (namespaces annotated komputer.ai/revoke-stale-pods: "true"),
+   * `all` (every namespace unless annotated "false"). Unset: off.
+   */
+  readonly revocation?: RevocationMode;
+  /** Agent pods restarting at once, and evictions one pass may start. */
+  readonly revocationMaxConcurrent?: number;
+  readonly revocationMaxPerPass?: number;
 }
+
+/** `--revocation`: off (no pod watch, annotation ignored), opt-in (annotated namespaces), all (unless annotated "false"). */
+export const REVOCATION_MODES = ['off', 'opt-in', 'all'] as const;
+export type RevocationMode = (typeof REVOCATION_MODES)[number];
+export const REVOCATION_DEFAULTS = { maxConcurrent: 1, maxPerPass: 1, debounceMs: 500, resyncMs: 60_000 } as const;
 
 export const SERVE_DEFAULTS = {
   certDir: '/certs',

@@ -34,3 +34,10 @@ export const ENV_MCP_SERVERS = 'KOMPUTER_MCP_SERVERS';
 
 /** The admin's policy ConfigMap, in the service's own namespace (key: see policy/incompatible.ts). */
 export const POLICY_CONFIGMAP_NAME = 'komputer-connector-webhook-policy';
+
+/**
+ * Namespace annotation: "true" lets the leader restart (evict) running agent pods that still
+ * hold a connector their agent should no longer get; "false" forbids it whatever the cluster
+ * default (`--revocation`).
+ */
+export const ANNOTATION_REVOKE = 'komputer.ai/revoke-stale-pods';

@@ -42,11 +42,15 @@ export interface Agent {
   readonly squad?: string | undefined;
   /** metadata.uid (watch caches; absent in a state file or a CREATE request): Events on the agent name it. */
   readonly uid?: string | undefined;
+  /** `status.taskStatus` as the platform's API worker writes it (absent: none reported yet). */
+  readonly taskStatus?: string | undefined;
 }
 
 export interface NamespaceInfo {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Absent where only labels were known (a state file written before annotations mattered). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export type JsonObject = { [key: string]: unknown };
@@ -152,13 +156,15 @@ export function decodeAgent(raw: unknown, defaultNamespace?: string, allowGenera
   const manager = str(spec.officeManager);
   const squad = md.labels[LABEL_SQUAD];
   const uid = isObject(raw.metadata) ? str(raw.metadata.uid) : undefined;
-  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined, ...(typeof squad === 'string' && squad !== '' ? { squad } : {}), ...(uid ? { uid } : {}) };
+  const taskStatus = isObject(raw.status) ? str(raw.status.taskStatus) : undefined;
+  return { namespace, name: md.name, connectors, officeManager: manager ? manager : undefined, ...(typeof squad === 'string' && squad !== '' ? { squad } : {}), ...(uid ? { uid } : {}), ...(taskStatus ? { taskStatus } : {}) };
 }
 
 export function decodeNamespace(raw: unknown): NamespaceInfo {
   if (!isObject(raw)) throw new DecodeError('Namespace must be an object');
   const md = metadataOf(raw, 'Namespace');
-  return { name: md.name, labels: stringMap(md.labels) };
+  const annotations = stringMap(md.annotations);
+  return { name: md.name, labels: stringMap(md.labels), ...(Object.keys(annotations).length > 0 ? { annotations } : {}) };
 }
 
 /** `status.attachedAgents` as stored (0 when absent or malformed). */

@@ -12,6 +12,8 @@ import { apiEventSink } from '../events/sink.ts';
 import { ClusterInformers, INFORMER_KINDS } from '../cluster/informers.ts';
 import { watchPolicy } from '../cluster/policy-source.ts';
 import { PolicyViolationsGauge } from '../cluster/policy-violations.ts';
+import { apiEvictor, Revoker } from '../cluster/revocation.ts';
+import { REVOCATION_DEFAULTS } from '../config/config.ts';
 import { WATCH_RESTART_REASONS, type Reflector } from '../cluster/reflector.ts';
 import type { PolicyHolder, PolicyStatus } from '../policy/holder.ts';
 import { AttachmentController } from '../attachments/controller.ts';
@@ -177,7 +179,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
   const bundleCheck = config.checkCaBundle ? new BundleCheck(webhooks, tls.served) : undefined;
 
   // Every series from the start (at 0), so a first failure shows as an increase.
-  for (const kind of [...INFORMER_KINDS, 'policy']) for (const reason of WATCH_RESTART_REASONS) metrics.watchRestarts.inc({ kind, reason }, 0);
+  for (const kind of [...INFORMER_KINDS, 'policy', ...(config.revocation && config.revocation !== 'off' ? ['pods'] : [])]) for (const reason of WATCH_RESTART_REASONS) metrics.watchRestarts.inc({ kind, reason }, 0);
   const informers = new ClusterInformers(kc, logger, {
     watchTimeoutSeconds: watchTimeoutSeconds(config),
     watchRestarted: (kind, reason) => metrics.watchRestarts.inc({ kind, reason }),
@@ -187,9 +189,26 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
   const violations = new PolicyViolationsGauge(store, () => policy.current, metrics.policyViolations, logger);
   informers.listeners.push(violations);
   reportPolicy(policy.status);
+  // Opt-in revocation: the leader's agent-pod watch and evictions (events: set below).
+  let events: EventRecorder | undefined;
+  const mode = config.revocation ?? 'off';
+  const revoker =
+    mode === 'off'
+      ? undefined
+      : new Revoker(
+          kc,
+          store,
+          apiEvictor(kc),
+          { ...REVOCATION_DEFAULTS, mode, maxConcurrent: config.revocationMaxConcurrent ?? REVOCATION_DEFAULTS.maxConcurrent, maxPerPass: config.revocationMaxPerPass ?? REVOCATION_DEFAULTS.maxPerPass },
+          { record: (e) => events?.record(e), counted: metrics.revocations },
+          logger,
+          { watchTimeoutSeconds: watchTimeoutSeconds(config), onRestart: (reason) => metrics.watchRestarts.inc({ kind: 'pods', reason }) },
+        );
+  if (revoker) informers.listeners.push(revoker);
   const onPolicy = (s: PolicyStatus): void => {
     reportPolicy(s);
     violations.policyChanged();
+    revoker?.policyChanged();
   };
   const policyWatch = watchPolicy(kc, config.serviceNamespace, policy, logger, onPolicy, {
     watchTimeoutSeconds: watchTimeoutSeconds(config),
@@ -215,6 +234,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
         onStartedLeading: () => {
           metrics.leader.set(1);
           violations.setLeading(true);
+          revoker?.setLeading(true);
           a?.start();
           certificates?.setLeading(true);
           mirrorLoop?.start();
@@ -222,6 +242,7 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
         onStoppedLeading: () => {
           metrics.leader.set(0);
           violations.setLeading(false);
+          revoker?.setLeading(false);
           certificates?.setLeading(false);
           mirrorLoop?.stop();
           void a?.stop();
@@ -232,9 +253,10 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     elector.start();
   } else {
     violations.setLeading(true); // no election configured: this replica is the only one
+    revoker?.setLeading(true);
   }
   certificates?.start();
-  const events = eventsEnabled(config) ? eventRecorder(kc, config, metrics, logger) : undefined;
+  events = eventsEnabled(config) ? eventRecorder(kc, config, metrics, logger) : undefined;
 
   return {
     store,
@@ -257,7 +279,8 @@ export function startClusterRuntime(config: ServeConfig, logger: Logger, metrics
     async stop() {
       bundleCheck?.stop();
       violations.stop();
-      await elector?.stop(); // releases the lease: another replica takes over at once
+      await elector?.stop();
+      await revoker?.stop(); // releases the lease: another replica takes over at once
       await Promise.all([attachments?.stop(), certificates?.stop(), events?.stop()]);
       policyWatch.stop();
       await informers.stop();

@@ -28,6 +28,7 @@ export interface Metrics {
   readonly memoryLimit: Gauge<'cgroup'>;
   readonly findings: Counter<'kind'>;
   readonly policyViolations: Gauge<'entry' | 'action'>;
+  readonly revocations: Counter<'result'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -84,6 +85,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       },
     }),
     findings: findingsCounter(registers),
+    revocations: new Counter({
+      name: 'komputer_webhook_revocations_total',
+      help: 'Evictions of running agent pods that hold a connector their agent should no longer get (--revocation), by result: evicted, blocked (refused for now, e.g. by a PodDisruptionBudget), gone (already deleted), failed. Leader only.',
+      labelNames: ['result'],
+      registers,
+    }),
     policyViolations: new Gauge({
       name: 'komputer_webhook_policy_violations',
       help: 'Connectors (in any namespace) that a policy entry matches with an auth type it does not allow, by entry and action (deny, warn, audit): deny refuses them at admission and leaves them out of pods. Set by the leader from its caches.',

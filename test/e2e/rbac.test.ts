@@ -80,6 +80,10 @@ const CAN: readonly (readonly [string, Question])[] = [
   // Events on KomputerAgents, in the agents' namespaces: a new Event, then its series count.
   ['create events (events.k8s.io) where agents live', ['create', EVENTS, '-n', OTHER_NS]],
   ['patch events (events.k8s.io) where agents live', ['patch', EVENTS, '-n', OTHER_NS]],
+  // Revocation: the leader's agent-pod cache, and restarts through the Eviction API only.
+  ['list pods everywhere', ['list', 'pods', '--all-namespaces']],
+  ['watch pods everywhere', ['watch', 'pods', '--all-namespaces']],
+  ['evict a pod (pods/eviction)', ['create', 'pods', '--subresource=eviction', '-n', OTHER_NS]],
 ];
 
 const CANNOT: readonly (readonly [string, Question])[] = [
@@ -102,8 +106,11 @@ const CANNOT: readonly (readonly [string, Question])[] = [
   ['create connectors', ['create', CONNECTORS, '-n', OTHER_NS]],
   ['update agents', ['update', AGENTS, '-n', OTHER_NS]],
   ['patch agent status', ['patch', AGENTS, '--subresource=status', '-n', OTHER_NS]],
-  // Pods: it mutates them in admission, it never writes them.
+  // Pods: it mutates them in admission and may evict them (revocation), it never writes them.
   ['create pods', ['create', 'pods', '-n', OTHER_NS]],
+  ['patch pods', ['patch', 'pods', '-n', OTHER_NS]],
+  ['update pods', ['update', 'pods', '-n', OTHER_NS]],
+  ['update pod status', ['update', 'pods', '--subresource=status', '-n', OTHER_NS]],
   ['create pods in its namespace', ['create', 'pods', '-n', OWN_NS]],
   ['get pods', ['get', 'pods', '-n', OTHER_NS]],
   ['exec into pods', ['create', 'pods', '--subresource=exec', '-n', OTHER_NS]],

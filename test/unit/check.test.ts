@@ -604,7 +604,7 @@ describe('check: helpers', () => {
     assert.deepEqual(stalePods([withMember], view), [], 'as created: current');
 
     const changed = storeOf(w.namespaces, w.connectors.map((c) => ((c.metadata as { name: string }).name === 'linear' ? connectorObj(NS, 'linear', { ...LINEAR, url: 'https://mcp.linear.app/v2' }) : c)), agents);
-    assert.deepEqual(stalePods([withMember], changed), [{ namespace: NS, name: 'squad-pod', containers: [{ container: 'beta', agent: 'beta', changes: ['linear url changed'] }] }]);
+    assert.deepEqual(stalePods([withMember], changed), [{ namespace: NS, name: 'squad-pod', containers: [{ container: 'beta', agent: 'beta', changes: ['linear url changed'], revoked: [] }] }]);
   });
 
   test('env changes: added, removed, changed fields, token variables', () => {

@@ -9,25 +9,15 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createHelm, CHART_DIR, RELEASE, RELEASE_NAMESPACE, type Helm } from './fixtures/helm.ts';
 import { startEnvironment, stopEnvironment, type Environment } from './harness/index.ts';
+import { untilOnNode } from './fixtures/node-wait.ts';
 import { buildImages, IMAGES } from '../image/images.ts';
 const TEAM = 'chart-team';
 const TOKEN = 'ghp_NODECHARTCANARY0123456789';
 let env: Environment;
 let helm: Helm;
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) {
-      const pods = await env.kubectl(['get', 'pods', '-A', '-o', 'wide'], { allowFailure: true });
-      const events = await env.kubectl(['get', 'events', '-A', '--sort-by=.lastTimestamp'], { allowFailure: true });
-      assert.fail(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms\n${pods.stdout}\n${events.stdout.split('\n').slice(-25).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    last = await probe();
-  }
-  return last;
+function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs?: number): Promise<T> {
+  return untilOnNode(env, what, probe, ok, timeoutMs);
 }
 
 before(async () => {

@@ -41,16 +41,21 @@ export function apiClient(env: Environment, sockets: number): Client {
   };
 }
 
-export function httpGetText(port: number, path: string): Promise<string> {
+/** A plain-HTTP GET on loopback (the service's metrics and health port): status and body. */
+export function httpGet(port: number, path: string, timeoutMs = 10_000): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve(text));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
+}
+
+export async function httpGetText(port: number, path: string): Promise<string> {
+  return (await httpGet(port, path)).text;
 }

@@ -104,6 +104,17 @@ export function pinned(cpu: number, argv: string[]): string[] {
 
 /** Children to kill if the benchmark dies (servers, wrk). */
 export const children = new Set<ChildProcess>();
+
+/** SIGTERM, SIGKILL after `graceMs`, and waits for the exit (a profile is written on a normal exit). */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(killer);
+  children.delete(child);
+}
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });

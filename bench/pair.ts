@@ -14,9 +14,8 @@
 //   node bench/pair.ts [--pairs N] [--seconds S] [--warmup S] [--modes state,cluster]
 //                      [--baseline COMMIT] [--no-ceiling] [--slope-minutes M]
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { homedir, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,7 +23,8 @@ import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
 import { cpuMicros, rssMiB } from './proc.ts';
 import { attribute, type CpuProfile } from './profile.ts';
-import { children, ensureWrk, freePort, pinned, stateWorkspace, untilAnswering, wrk, type WrkRun } from './load.ts';
+import { httpGet } from './api.ts';
+import { children, ensureWrk, freePort, pinned, stateWorkspace, stopChild, untilAnswering, wrk, type WrkRun } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 export const GATE = 1.05;
@@ -161,30 +161,6 @@ export function slowedBuild(from: Build, us: number): Build {
 
 // ---------------------------------------------------------------- servers
 
-function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((res, rej) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (resp) => {
-      let text = '';
-      resp.setEncoding('utf8');
-      resp.on('data', (d: string) => (text += d));
-      resp.on('end', () => res({ status: resp.statusCode ?? 0, text }));
-    });
-    req.on('error', rej);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(killer);
-  children.delete(child);
-}
-
 export interface Workspace {
   readonly dir: string;
   readonly certDir: string;
@@ -213,7 +189,7 @@ export function stateStarter(ws: Workspace): Starter {
       if (r?.status === 200) break;
       await sleep(100);
     }
-    return { pid: child.pid!, port, stop: () => stopChild(child) };
+    return { pid: child.pid!, port, stop: () => stopChild(child, 20_000) };
   };
 }
 
@@ -226,7 +202,7 @@ export function ceilingStarter(ws: Workspace): Starter {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: ws.env, stdio: ['ignore', 'ignore', 'inherit'] });
     children.add(child);
     await untilAnswering(port, ws.caCert);
-    return { pid: child.pid!, port, stop: () => stopChild(child) };
+    return { pid: child.pid!, port, stop: () => stopChild(child, 20_000) };
   };
 }
 

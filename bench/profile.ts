@@ -14,7 +14,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { clusterState, podReview } from './fixtures.ts';
-import { children, ensureWrk, freePort, pinned, stateWorkspace, untilAnswering, wrk } from './load.ts';
+import { children, ensureWrk, freePort, pinned, stateWorkspace, stopChild, untilAnswering, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS) > 0 ? Number(process.env.BENCH_SECONDS) : 6;
@@ -131,12 +131,7 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, po
     requests = run.summary.requests;
   } finally {
     // The profile is written when the process exits normally.
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(killer);
-    children.delete(child);
+    await stopChild(child, 20_000);
   }
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`${label}: no .cpuprofile written in ${profDir}`);

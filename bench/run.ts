@@ -9,7 +9,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,7 +19,8 @@ import { BENCH_UID, agentPod, clusterState, expectedInjectedEnv, podReview } fro
 import { cpuBusy, cpuMicros, rssMiB, schedMicros } from './proc.ts';
 import { writeSection } from './report.ts';
 import { sampleSum, sampleValue } from '../test/helpers/prometheus.ts';
-import { PIN, benchCertificates, children, ensureWrk, freePort, pinned, wrk } from './load.ts';
+import { httpGet } from './api.ts';
+import { PIN, benchCertificates, children, ensureWrk, freePort, pinned, stopChild, wrk } from './load.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = join(ROOT, 'bench');
@@ -145,27 +145,7 @@ async function startServer(spec: ServerSpec, env: Env): Promise<Running> {
 }
 
 async function stopServer(r: Running): Promise<void> {
-  if (r.child.exitCode !== null || r.child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => r.child.once('exit', () => res()));
-  r.child.kill('SIGTERM');
-  const t = setTimeout(() => r.child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
-  children.delete(r.child);
-}
-
-function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((res, rej) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (resp) => {
-      let text = '';
-      resp.setEncoding('utf8');
-      resp.on('data', (d: string) => (text += d));
-      resp.on('end', () => res({ status: resp.statusCode ?? 0, text }));
-    });
-    req.on('error', rej);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
+  await stopChild(r.child, 5000);
 }
 
 /** One POST of the review over verified TLS (the CA we generated, the 127.0.0.1 SAN). */

@@ -166,7 +166,8 @@ export function wrk(o: WrkOptions): Promise<WrkRun> {
       }
     }, 200);
     child.on('error', rej);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the output may still be in the pipe when the process has exited.
+    child.on('close', (code) => {
       clearTimeout(killer);
       clearInterval(sampler);
       children.delete(child);

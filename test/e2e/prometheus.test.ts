@@ -36,6 +36,7 @@ import { post } from '../helpers/tls.ts';
 import { SERVICE_NAMESPACE, startEnvironment, stopEnvironment, type Environment, type WebhookService } from './harness/index.ts';
 import { parseManifests } from './harness/install.ts';
 import { log } from './harness/log.ts';
+import { prometheusBinary } from './harness/paths.ts';
 import { pollUntil, servedCertificate } from './fixtures/cluster.ts';
 import { CHART_DIR, createHelm, sets } from './fixtures/helm.ts';
 import { createMemoryCgroup, type MemoryCgroup } from './fixtures/memory-cgroup.ts';
@@ -199,6 +200,7 @@ async function assertQuiet(what: string, quietMs: number, settleMs = 20_000): Pr
 }
 
 before(async () => {
+  prometheusBinary(); // before the control plane: a missing binary fails at once, naming `npm run tools:prometheus`
   // The chart as an admin renders it for kube-prometheus-stack.
   const home = await mkdtemp(path.join(os.tmpdir(), 'kcw-prometheus-helm-'));
   let objects: Record<string, unknown>[];

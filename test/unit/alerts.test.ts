@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import type { RunningServer } from '../../src/server/serve.ts';
+import { dashboardQueries, grafanaToPromql, type Dashboard } from '../helpers/dashboard.ts';
 import { podReview } from '../helpers/review.ts';
 import { startTestServer, metricsText } from '../helpers/server.ts';
 import { post, writeTestCerts, type TestCerts } from '../helpers/tls.ts';
@@ -55,29 +56,7 @@ function promtool(...args: string[]): { status: number | null; output: string } 
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-// --- the dashboard's queries.
-
-interface Dashboard {
-  readonly panels: readonly { readonly id: number; readonly type: string; readonly title: string; readonly targets?: readonly { readonly expr: string }[] }[];
-  readonly templating: { readonly list: readonly { readonly name: string; readonly query?: unknown }[] };
-}
-
-/** Every PromQL expression of the dashboard: panel targets and label_values() variables. */
-function dashboardQueries(dashboard: Dashboard): { where: string; expr: string }[] {
-  const out: { where: string; expr: string }[] = [];
-  for (const p of dashboard.panels) for (const [i, t] of (p.targets ?? []).entries()) out.push({ where: `panel "${p.title}" query ${i + 1}`, expr: t.expr });
-  for (const v of dashboard.templating.list) {
-    const q = typeof v.query === 'object' && v.query !== null ? (v.query as { query?: string }).query : undefined;
-    const inner = q === undefined ? undefined : /^label_values\((.*),\s*[a-zA-Z_]+\)$/.exec(q)?.[1];
-    if (inner !== undefined) out.push({ where: `variable ${v.name}`, expr: inner });
-  }
-  return out;
-}
-
-/** A Grafana query as Grafana sends it to Prometheus (its variables interpolated). */
-function grafanaToPromql(expr: string): string {
-  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$namespace', '.*');
-}
+// --- the dashboard's queries: test/helpers/dashboard.ts.
 
 /** Whether a metric's help text names `label` ("by kind and reason", "by cgroup (...)"). */
 function documentedLabel(helpText: string | undefined, label: string): boolean {

@@ -154,12 +154,25 @@ export function bin(name: 'kube-apiserver' | 'kubectl' | 'etcd'): string {
  */
 export const toolsBinDir = path.resolve(process.env['KOMPUTER_BIN_DIR'] ?? path.join(repoRoot, 'bin'));
 
-/** The helm binary (`npm run tools:helm`); throws, naming that script, when it is missing. */
-export function helmBinary(): string {
-  const file = path.join(toolsBinDir, 'helm');
+/** A tool test/tools/build.sh builds into toolsBinDir; throws, naming its npm script, when missing. */
+function toolBinary(name: string, built: string): string {
+  const file = path.join(toolsBinDir, name);
   if (!existsSync(file)) {
     const where = toolsBinDir.startsWith(`${repoRoot}${path.sep}`) ? path.relative(repoRoot, toolsBinDir) : toolsBinDir;
-    throw new Error(`${file} is missing: run \`npm run tools:helm\` first (builds helm v4 from test/tools/helm into ${where}/)`);
+    throw new Error(`${file} is missing: run \`npm run tools:${name}\` first (builds ${built} from test/tools/${name} into ${where}/)`);
   }
   return file;
+}
+
+/** The helm binary (`npm run tools:helm`); throws, naming that script, when it is missing. */
+export function helmBinary(): string {
+  return toolBinary('helm', 'helm v4');
+}
+
+/**
+ * The Prometheus server (`npm run tools:prometheus`), from the same pin as promtool; throws,
+ * naming that script, when it is missing.
+ */
+export function prometheusBinary(): string {
+  return toolBinary('prometheus', 'the Prometheus server');
 }

@@ -298,6 +298,17 @@ export async function untilSettled(ops: Ops, timeoutMs = 180_000): Promise<void>
   await untilInjecting(ops, Math.max(10_000, timeoutMs - (Date.now() - t0)));
 }
 
+/** Pod admissions a replica has answered so far (its /metrics, through the API server's pod proxy). */
+export async function podAdmissions(ops: Ops, pod: string, metricsPort = 9090): Promise<number> {
+  const r = await ops.client.request('GET', `/api/v1/namespaces/${RELEASE_NAMESPACE}/pods/${pod}:${metricsPort}/proxy/metrics`);
+  if (r.status !== 200) return Number.NaN;
+  let total = 0;
+  for (const line of r.text.split('\n')) {
+    if (line.startsWith('komputer_webhook_admission_requests_total{') && line.includes('path="/mutate/pods"')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
 // --- the Service's endpoints ---------------------------------------------------------------------
 
 export interface EndpointState {

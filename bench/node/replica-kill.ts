@@ -13,6 +13,7 @@ import {
   deleteLoad,
   median,
   opsSetup,
+  podAdmissions,
   proxySends,
   quoteMessages,
   replicas,
@@ -39,6 +40,8 @@ interface Kill {
   readonly proxyMs: number | undefined;
   /** Kill until its endpoint is ready again (the container restarted and passed readiness). */
   readonly backMs: number;
+  /** The killed replica's share of the pod admissions in the 3 s before the kill. */
+  readonly share: number;
   /** The next kill (or the end of the load). */
   until: number;
 }
@@ -60,9 +63,14 @@ export const replicaKill: NodeScenario = {
     let summary: LoadSummary;
     try {
       for (let k = 0; k < count; k++) {
-        const settled = await untilReplicas(ops, 2, 180_000);
+        const settled = (await untilReplicas(ops, 2, 180_000)).sort((a, b) => a.name.localeCompare(b.name));
+        const target = settled[k % 2]!;
+        // Which replica answers: the API server reuses its kept-alive connections.
+        const counts0 = await Promise.all(settled.map((r) => podAdmissions(ops, r.name)));
         await sleep(3_000);
-        const target = settled.sort((a, b) => a.name.localeCompare(b.name))[k % 2]!;
+        const counts1 = await Promise.all(settled.map((r) => podAdmissions(ops, r.name)));
+        const deltas = counts1.map((c, i) => c - counts0[i]!);
+        const share = deltas[k % 2]! / (deltas[0]! + deltas[1]!);
         if (!(await proxySends(target.ip, WEBHOOK_PORT))) throw new Error(`kube-proxy has no rule to ${target.ip}:${WEBHOOK_PORT} before the kill: cannot tell when it drops it`);
         const at = Date.now();
         node.ctr(['tasks', 'kill', '--signal', 'SIGKILL', target.containerId]);
@@ -72,9 +80,9 @@ export const replicaKill: NodeScenario = {
         const proxyMs = droppedAt === undefined ? undefined : droppedAt - at;
         const back = await watch.until(`${target.name}'s endpoint ready again`, (eps) => eps.some((e) => e.ip === target.ip && e.ready), { since: left.at, timeoutMs: 180_000 });
         await untilReplicas(ops, 2, 60_000, (rs) => rs.some((r) => r.name === target.name && r.restarts > target.restarts));
-        kills.push({ replica: target.name, at, leftMs: left.at - at, proxyMs, backMs: back.at - at, until: Number.POSITIVE_INFINITY });
+        kills.push({ replica: target.name, at, leftMs: left.at - at, proxyMs, backMs: back.at - at, share, until: Number.POSITIVE_INFINITY });
         if (k > 0) kills[k - 1]!.until = at;
-        log(`kill ${k + 1}/${count} (${target.name}): endpoint not ready after ${left.at - at} ms, kube-proxy dropped it after ${proxyMs ?? '(not seen)'} ms, ready again after ${seconds(back.at - at)} s`);
+        log(`kill ${k + 1}/${count} (${target.name}, ${Math.round(share * 100)}% of the admissions before): endpoint not ready after ${left.at - at} ms, kube-proxy dropped it after ${proxyMs ?? '(not seen)'} ms, ready again after ${seconds(back.at - at)} s`);
       }
       await sleep(3_000);
     } finally {
@@ -96,6 +104,11 @@ export const replicaKill: NodeScenario = {
         value: summary.refused.length,
         unit: 'pods',
         note: `per kill: ${refusedPerKill.map((r) => r.length).join(', ')}${summary.refused.length === 0 ? '' : `; the API server's message: ${quoteMessages(summary)}`}`,
+      },
+      {
+        name: "killed replica's share of the admissions before",
+        value: kills.map((k) => `${Number.isNaN(k.share) ? '?' : Math.round(k.share * 100)}%`).join(', '),
+        note: "per kill: its pod admissions over both replicas' in the 3 s before the kill (their /metrics)",
       },
       { name: 'last refusal after the kill', value: lastRefusal.map((ms) => seconds(ms)).join(', '), unit: 's', note: 'per kill: when the last refused create returned' },
       {

@@ -7,7 +7,7 @@
 //   node bench/node.ts [--only name,name] [--size bench|test]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startNodeCluster } from '../test/e2e/fixtures/node-chart.ts';
@@ -30,10 +30,13 @@ const started = Date.now();
 log(`${scenarios.length} scenario(s) at ${size} size; loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
 const results: NodeScenarioResult[] = [];
+// The 1-minute load average when the scenarios start (the node and the chart up) and at the end.
+let loadAtStart = Number.NaN;
 const cluster = await startNodeCluster('all');
 try {
   const install = await cluster.install();
   if (install.code !== 0) throw new Error(`helm install failed: ${install.stderr}`);
+  loadAtStart = loadavg()[0]!;
   for (const scenario of scenarios) {
     log(`${scenario.name}: ${scenario.title}`);
     const result = await scenario.run({ cluster, size, log: (m) => log(`${scenario.name}: ${m}`) });
@@ -46,7 +49,7 @@ try {
 }
 
 const md = [
-  `### Node (\`npm run bench:node\`, ${size} size, ${new Date().toISOString().slice(0, 16)}Z, loadavg at start ${loadavg()[0]!.toFixed(2)})`,
+  `### Node (\`npm run bench:node\`, ${size} size, ${new Date().toISOString().slice(0, 16)}Z, 1-min loadavg ${loadAtStart.toFixed(2)} when the scenarios started, ${loadavg()[0]!.toFixed(2)} at the end, ${availableParallelism()} cores)`,
   '',
   '| scenario | figure | value | how |',
   '|---|---|---:|---|',
@@ -56,7 +59,7 @@ const md = [
 writeSection('node', md);
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'node-latest.json'), `${JSON.stringify({ size, at: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000), results }, null, 2)}\n`);
+writeFileSync(join(dir, 'node-latest.json'), `${JSON.stringify({ size, at: new Date().toISOString(), loadavg: { start: loadAtStart, end: loadavg()[0] }, seconds: Math.round((Date.now() - started) / 1000), results }, null, 2)}\n`);
 const failed = results.filter((r) => r.problems.length > 0);
 log(`done in ${Math.round((Date.now() - started) / 1000)} s; ${failed.length === 0 ? 'everything held' : `problems in ${failed.map((r) => r.scenario).join(', ')}`}`);
 process.exit(failed.length === 0 ? 0 : 1);

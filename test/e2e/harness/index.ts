@@ -192,6 +192,10 @@ async function start(options: EnvironmentOptions): Promise<Environment> {
   const stop = async (keep: boolean): Promise<void> => {
     for (const extra of extras) await extra.service.stop();
     await service?.stop();
+    // The node lock also guards the API server's fixed address (the node IP, port 6443), and
+    // the node's stop releases it: stop the API server first, or a run waiting for the lock
+    // starts while the port is still taken and its API server fails to bind.
+    if (host !== undefined) await controlPlane.components.components.find((c) => c.name === 'kube-apiserver')?.stop();
     if (node !== undefined) await node.stop();
     else if (host !== undefined) await abortNode(controlPlane, host);
     await saveLogs(controlPlane, name, extras.map((e) => ({ from: e.service.logFile, to: `webhook-${e.name}.log` })));

@@ -345,6 +345,25 @@ export function recoverStaleNodeRun(): void {
   rmSync(LOCK_FILE, { force: true });
 }
 
+/** Whether a socket listens on TCP `port`, on any address (this network namespace). */
+function listening(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    // Columns: sl local_address rem_address st ...; st 0A is LISTEN.
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1]?.endsWith(hex) === true && fields[3] === '0A') return true;
+    }
+  }
+  return false;
+}
+
 /** Host preparation before the control plane: lock, recorded state, the node's bridge and routes. */
 export interface NodeHost {
   readonly state: HostState;
@@ -407,6 +426,14 @@ export async function prepareNodeHost(options: { lockTimeoutMs?: number } = {}):
   // Runs at exit after the children are dead (process.ts), whatever ended the run.
   const unregister = onExitCleanup(release);
   try {
+    // A run that held the lock before may still be stopping its API server, bound to the
+    // node address's port (older harness versions released the lock first).
+    const portDeadline = Date.now() + 60_000;
+    for (let waited = false; listening(NODE_NETWORK.apiPort); waited = true) {
+      if (!waited) log(`port ${NODE_NETWORK.apiPort} is still taken (a previous run's API server stopping): waiting`);
+      if (Date.now() > portDeadline) throw new Error(`port ${NODE_NETWORK.apiPort} still taken after 60 s: another API server listens there`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     const { bridge, address, serviceCidr } = NODE_NETWORK;
     // The kernel here has no dummy links: an empty bridge holds the node IP just as well.
     if (linkExists(bridge)) run('ip', ['link', 'del', bridge]);

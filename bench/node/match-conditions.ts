@@ -142,7 +142,8 @@ async function run(context: NodeScenarioContext): Promise<NodeScenarioResult> {
         // request, which never happens here; so the arm is read back from the API server and
         // given time to reach its webhook configuration informer.
         const now = (await webhookIndex(env)).conditions;
-        if (JSON.stringify(now) !== JSON.stringify(arm === 'A' ? CONDITIONS : undefined)) throw new Error(`the configuration did not take ${ARM_NAMES[arm]}: ${JSON.stringify(now)}`);
+        const key = (cs: MatchCondition[] | undefined): string => (cs ?? []).map((c) => `${c.name}: ${c.expression}`).join('; ');
+        if (key(now) !== key(arm === 'A' ? CONDITIONS : undefined)) throw new Error(`the configuration did not take ${ARM_NAMES[arm]}: ${JSON.stringify(now)}`);
         await new Promise((res) => setTimeout(res, 2000));
       }
       if (roundOf[arm] === 0) await safety(arm);

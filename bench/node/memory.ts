@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { apiClient, type Client } from '../api.ts';
 import { clusterObjects, createObjects } from '../cluster-objects.ts';
 import { BENCH_AGENT, BENCH_NAMESPACE, podReview, podTemplate } from '../fixtures.ts';
-import { wrk } from '../load.ts';
+import { ensureWrk, wrk } from '../load.ts';
 import { sampleValue } from '../../test/helpers/prometheus.ts';
 import { RELEASE, RELEASE_NAMESPACE } from '../../test/e2e/fixtures/helm.ts';
 import type { Environment } from '../../test/e2e/harness/index.ts';
@@ -216,6 +216,7 @@ async function run(context: NodeScenarioContext): Promise<NodeScenarioResult> {
     }
 
     // ---- load: agent pod creates through the API server and AdmissionReviews through the Service
+    ensureWrk(log); // installed from Debian packages when missing (root)
     const clusterIp = (await env.kubectl(['get', 'service', SERVICE_NAME, '-n', RELEASE_NAMESPACE, '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim();
     const dir = mkdtempSync(join(tmpdir(), 'bench-node-memory-'));
     const bodyFile = join(dir, 'review.json');

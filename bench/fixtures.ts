@@ -316,3 +316,27 @@ export function clusterState(agents: number, connectors: number, namespaces = NA
 function nsName(n: number): string {
   return `team-${String(n).padStart(3, '0')}`;
 }
+
+/**
+ * agentPod() as a create body in `namespace`, with its name as a hole (`before + name + after`):
+ * without what a create must not carry. `extraSpec` adds fields (e.g. schedulingGates, so the
+ * stored pods never run on a node).
+ */
+export function podTemplate(namespace: string, extraSpec: Json = {}): { before: string; after: string } {
+  const pod = agentPod() as Json & { metadata: Json; spec: Json };
+  const md = pod.metadata;
+  delete md.uid;
+  delete md.creationTimestamp;
+  delete md.managedFields;
+  md.namespace = namespace;
+  md.name = '\u0000NAME\u0000';
+  // The Priority admission plugin computes these from the PriorityClass.
+  delete pod.spec.priority;
+  delete pod.spec.preemptionPolicy;
+  delete pod.status;
+  Object.assign(pod.spec, extraSpec);
+  const text = JSON.stringify(pod);
+  const at = text.indexOf('\\u0000NAME\\u0000');
+  if (at < 0) throw new Error('pod template: no name hole');
+  return { before: text.slice(0, at), after: text.slice(at + '\\u0000NAME\\u0000'.length) };
+}

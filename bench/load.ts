@@ -142,10 +142,12 @@ export interface WrkOptions {
   /** The CPU to pin wrk to (when pinning is possible). */
   readonly cpu: number;
   readonly path?: string;
+  /** Where the server listens (default 127.0.0.1; e.g. a Service's cluster IP). */
+  readonly host?: string;
 }
 
 export function wrk(o: WrkOptions): Promise<WrkRun> {
-  const argv = pinned(o.cpu, ['wrk', '-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(import.meta.dirname, 'post.lua'), `https://127.0.0.1:${o.port}${o.path ?? '/mutate/pods'}`]);
+  const argv = pinned(o.cpu, ['wrk', '-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(import.meta.dirname, 'post.lua'), `https://${o.host ?? '127.0.0.1'}:${o.port}${o.path ?? '/mutate/pods'}`]);
   return new Promise((res, rej) => {
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, BENCH_BODY: o.bodyFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);

@@ -1,20 +1,20 @@
 // `npm run bench:node`: what users live through on a real node, with figures. Starts a
 // control plane with a node, installs the chart from the local image at its defaults, runs
 // each scenario of bench/node/index.ts at bench size (or test size with --size test), prints
-// every figure and writes them to bench/results/latest.md (section "node") and
-// bench/results/node-latest.json. Exits 1 if anything that must hold did not.
+// every figure and writes them to bench/results/node-latest.json and bench/results/latest.md
+// (section "node"), replacing only the scenarios it ran. Exits 1 if anything that must hold
+// did not.
 //
 //   node bench/node.ts [--only name,name] [--size bench|test]
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startNodeCluster } from '../test/e2e/fixtures/node-chart.ts';
 import { stopEnvironment } from '../test/e2e/harness/index.ts';
 import { NODE_SCENARIOS } from './node/index.ts';
 import type { NodeScenarioResult } from './node/scenario.ts';
 import { writeSection } from './report.ts';
+import { mergeResults, readResults, renderSection, writeResults, type NodeRun } from './node/report.ts';
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, size: { type: 'string', default: 'bench' } } });
 const size = values.size === 'test' ? 'test' : 'bench';
@@ -48,18 +48,10 @@ try {
   await stopEnvironment();
 }
 
-const md = [
-  `### Node (\`npm run bench:node\`, ${size} size, ${new Date().toISOString().slice(0, 16)}Z, 1-min loadavg ${loadAtStart.toFixed(2)} when the scenarios started, ${loadavg()[0]!.toFixed(2)} at the end, ${availableParallelism()} cores)`,
-  '',
-  '| scenario | figure | value | how |',
-  '|---|---|---:|---|',
-  ...results.flatMap((r) => r.figures.map((f) => `| ${r.scenario} | ${f.name} | ${f.value}${f.unit ? ` ${f.unit}` : ''} | ${f.note ?? ''} |`)),
-  ...results.flatMap((r) => r.problems.map((p) => `| ${r.scenario} | **problem** | | ${p} |`)),
-].join('\n');
-writeSection('node', md);
-const dir = join(import.meta.dirname, 'results');
-mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'node-latest.json'), `${JSON.stringify({ size, at: new Date().toISOString(), loadavg: { start: loadAtStart, end: loadavg()[0] }, seconds: Math.round((Date.now() - started) / 1000), results }, null, 2)}\n`);
+const run: NodeRun = { size, at: new Date().toISOString(), loadavg: { start: loadAtStart, end: loadavg()[0]! }, cores: availableParallelism(), seconds: Math.round((Date.now() - started) / 1000) };
+const all = mergeResults(readResults(), results.map((r) => ({ ...r, run })), NODE_SCENARIOS.map((s) => s.name));
+writeResults(all);
+writeSection('node', renderSection(all));
 const failed = results.filter((r) => r.problems.length > 0);
 log(`done in ${Math.round((Date.now() - started) / 1000)} s; ${failed.length === 0 ? 'everything held' : `problems in ${failed.map((r) => r.scenario).join(', ')}`}`);
 process.exit(failed.length === 0 ? 0 : 1);

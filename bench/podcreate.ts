@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startEnvironment, stopEnvironment, type Environment } from '../test/e2e/harness/index.ts';
-import { BENCH_AGENT, BENCH_CONNECTORS, agentPod } from './fixtures.ts';
+import { BENCH_AGENT, BENCH_CONNECTORS, podTemplate } from './fixtures.ts';
 import { cpuMicros } from './proc.ts';
 import { apiClient, httpGetText } from './api.ts';
 import { writeSection } from './report.ts';
@@ -152,25 +152,6 @@ function stats(latencies: number[], seconds: number): Stats {
     podsPerSecond: Math.round((s.length / seconds) * 10) / 10,
     ms: { mean: r(s.reduce((a, b) => a + b, 0) / s.length), p50: r(percentile(s, 0.5)), p90: r(percentile(s, 0.9)), p99: r(percentile(s, 0.99)), p999: r(percentile(s, 0.999)), max: r(s[s.length - 1]!) },
   };
-}
-
-/** The pod's JSON with its name as a hole: the fixture pod without what a create must not carry. */
-function podTemplate(namespace: string): { before: string; after: string } {
-  const pod = agentPod() as Json & { metadata: Json; spec: Json };
-  const md = pod.metadata;
-  delete md.uid;
-  delete md.creationTimestamp;
-  delete md.managedFields;
-  md.namespace = namespace;
-  md.name = '\u0000NAME\u0000';
-  // The Priority admission plugin computes these from the PriorityClass.
-  delete pod.spec.priority;
-  delete pod.spec.preemptionPolicy;
-  delete pod.status;
-  const text = JSON.stringify(pod);
-  const at = text.indexOf('\\u0000NAME\\u0000');
-  if (at < 0) throw new Error('pod template: no name hole');
-  return { before: text.slice(0, at), after: text.slice(at + '\\u0000NAME\\u0000'.length) };
 }
 
 interface Cpu {

@@ -38,7 +38,8 @@ import { sampleSum } from '../test/helpers/prometheus.ts';
 import { startEnvironment, stopEnvironment, type Environment, type WebhookService } from '../test/e2e/harness/index.ts';
 import { SHARED_WITH, adminClients, expectedStatuses, mapLimit, scrape, sample, waitForCounts, type AgentModel, type ConnectorModel } from '../test/e2e/fixtures/cluster.ts';
 import { apiClient, type Client } from './api.ts';
-import { BENCH_UID, clusterState, podReview } from './fixtures.ts';
+import { BENCH_UID, podReview } from './fixtures.ts';
+import { clusterObjects, collectionPath, createObjects, metaOf } from './cluster-objects.ts';
 import { PIN, ensureWrk, wrk, type WrkSummary } from './load.ts';
 import { SERVE_NODE_FLAGS } from '../src/server/node-flags.ts';
 import { cpuMicros, rssMiB } from './proc.ts';
@@ -109,26 +110,7 @@ const LATENCY_RATIO = 1.1;
 
 // ---------------------------------------------------------------- the cluster
 
-interface Objects {
-  namespaces: Json[];
-  connectors: Json[];
-  agents: Json[];
-}
-
-function objects(): Objects {
-  const list = JSON.parse(clusterState(AGENTS, CONNECTORS, NAMESPACES)) as { items: Json[] };
-  const out: Objects = { namespaces: [], connectors: [], agents: [] };
-  for (const item of list.items) {
-    if (item.kind === 'Namespace') out.namespaces.push(item);
-    else if (item.kind === 'KomputerConnector') {
-      delete item.status; // a create ignores it (status subresource); the controller writes it
-      out.connectors.push(item);
-    } else if (item.kind === 'KomputerAgent') out.agents.push(item);
-  }
-  return out;
-}
-
-const md = (o: Json): { namespace: string; name: string } => o.metadata as { namespace: string; name: string };
+const md = metaOf;
 
 /** Every object of a plural in the cluster, listed in pages. */
 async function listAll(client: Client, plural: string): Promise<Json[]> {
@@ -177,38 +159,9 @@ function changedCount(before: Map<string, readonly string[] | undefined>, expect
   return n;
 }
 
-function pathOf(o: Json): string {
-  if (o.kind === 'Namespace') return '/api/v1/namespaces';
-  const plural = o.kind === 'KomputerConnector' ? 'komputerconnectors' : 'komputeragents';
-  return `${API}/namespaces/${md(o).namespace}/${plural}`;
-}
-
-/** Creates the objects at a fixed concurrency; 429/5xx are retried. Returns objects per second. */
+/** Creates the objects at CREATE_CONCURRENCY; returns objects per second. */
 async function createAll(client: Client, items: readonly Json[], what: string): Promise<number> {
-  const t0 = performance.now();
-  let done = 0;
-  let lastReport = t0;
-  await mapLimit(items, CREATE_CONCURRENCY, async (o) => {
-    const body = JSON.stringify(o);
-    for (let attempt = 0; ; attempt++) {
-      const r = await client.request('POST', pathOf(o), body);
-      if (r.status === 201) break;
-      if ((r.status === 429 || r.status >= 500) && attempt < 5) {
-        await new Promise((res) => setTimeout(res, 200 * (attempt + 1)));
-        continue;
-      }
-      throw new Error(`create ${o.kind} ${md(o).namespace ?? ''}/${md(o).name}: HTTP ${r.status}: ${r.text.slice(0, 300)}`);
-    }
-    done++;
-    const now = performance.now();
-    if (now - lastReport > 10_000) {
-      lastReport = now;
-      say(`  ${what}: ${done}/${items.length} (${Math.round(done / ((now - t0) / 1000))}/s)`);
-    }
-  });
-  const rate = items.length / ((performance.now() - t0) / 1000);
-  say(`created ${items.length} ${what} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(rate)}/s)`);
-  return rate;
+  return (await createObjects(client, items, what, { concurrency: CREATE_CONCURRENCY, say })).perSecond;
 }
 
 // ---------------------------------------------------------------- the service
@@ -346,7 +299,7 @@ async function main(): Promise<void> {
   const wrkVersion = ensureWrk(say);
   say(`${AGENTS} agents, ${CONNECTORS} connectors, ${NAMESPACES} namespaces; load ${WARMUP} s + ${SECONDS} s per run; Node ${process.version}, ${wrkVersion}, ${cpus().length} CPUs; loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const t0 = performance.now();
-  const all = objects();
+  const all = clusterObjects(AGENTS, CONNECTORS, NAMESPACES);
   const few = all.agents.slice(0, FEW);
   const rest = all.agents.slice(FEW);
   const reviewFile = join(mkdirTemp(), 'review.json');
@@ -454,7 +407,7 @@ async function main(): Promise<void> {
     const writesBefore = (await metrics(again)).written;
     const editStarted = performance.now();
     await mapLimit(edited, 8, async (o) => {
-      const r = await client.request('PATCH', `${pathOf(o)}/${md(o).name}`, JSON.stringify({ spec: { connectors: (o.spec as Json).connectors } }), 'application/merge-patch+json');
+      const r = await client.request('PATCH', `${collectionPath(o)}/${md(o).name}`, JSON.stringify({ spec: { connectors: (o.spec as Json).connectors } }), 'application/merge-patch+json');
       if (r.status !== 200) throw new Error(`edit ${md(o).namespace}/${md(o).name}: HTTP ${r.status}: ${r.text.slice(0, 200)}`);
     });
     const { expected: expectedAfterEdits } = await truth(client);

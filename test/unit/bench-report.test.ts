@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseSections, renderSections, writeSection } from '../../bench/report.ts';
 import { median, slope } from '../../bench/pair.ts';
+import { mergeResults, readResults, renderSection, writeResults, type StoredResult } from '../../bench/node/report.ts';
 import { histogram, parsePrometheus, sampleSum, sampleValue, sumBy } from '../helpers/prometheus.ts';
 
 describe('bench/results/latest.md sections', () => {
@@ -76,5 +77,33 @@ describe('the gate\'s statistics', () => {
     assert.equal(median([4, 1, 3, 2]), 2.5);
     assert.equal(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2);
     assert.equal(slope([{ x: 0, y: 7 }]), 0);
+  });
+});
+
+describe("bench:node's results (bench/node/report.ts)", () => {
+  const run = (at: string, start: number | null): StoredResult['run'] => ({ size: 'bench', at, loadavg: { start, end: start }, cores: 2, seconds: 10 });
+  const result = (scenario: string, at: string, value: number, start: number | null = 1): StoredResult => ({ scenario, figures: [{ name: 'f', value, unit: 's' }], problems: [], run: run(at, start) });
+
+  test('a run of some scenarios replaces only theirs, keeps the others with their own run, in the scenarios order', () => {
+    const stored = [result('a', 'T1', 1), result('b', 'T1', 2), result('c', 'T1', 3)];
+    const merged = mergeResults(stored, [result('b', 'T2', 20)], ['c', 'b', 'a']);
+    assert.deepEqual(merged.map((r) => [r.scenario, r.run.at, r.figures[0]!.value]), [['c', 'T1', 3], ['b', 'T2', 20], ['a', 'T1', 1]]);
+  });
+
+  test('one table per run; a run without a load average says so; results round-trip through the file', () => {
+    const merged = [result('a', '2026-12-06T10:00:00Z', 1, 3.5), result('b', '2026-12-06T11:00:00Z', 2, null)];
+    const md = renderSection(merged);
+    assert.equal(md.match(/^### Node/gm)?.length, 2);
+    assert.match(md, /1-min loadavg 3\.50 when the scenarios started/);
+    assert.match(md, /load average not recorded/);
+    assert.match(md, /^\| b \| f \| 2 s \|/m);
+    const dir = mkdtempSync(join(tmpdir(), 'node-results-'));
+    try {
+      writeResults(merged, join(dir, 'node-latest.json'));
+      assert.deepEqual(readResults(join(dir, 'node-latest.json')), merged);
+      assert.deepEqual(readResults(join(dir, 'missing.json')), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
